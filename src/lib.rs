@@ -1,0 +1,8 @@
+//! kubectl-secmon: Kubernetes security monitoring in one kubectl plugin.
+//!
+//! The library holds everything; the binary only parses the command line and maps errors
+//! to exit codes. Engines (`psa`) are pure; `manifest` and `kube` do the reading; `report`
+//! is the one output layer; `commands` glue them together per subcommand.
+
+pub mod manifest;
+pub mod psa;

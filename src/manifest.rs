@@ -1,0 +1,589 @@
+//! The one manifest reader: files, directories (recursive: .yaml, .yml, .json), `-` for
+//! stdin; multi-document YAML, JSON streams, and `kind: List`. Every object carries the
+//! file and the line where its document starts, and every problem becomes an
+//! [`InputError`] naming file and line: the reader never panics on bad input.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Files larger than this are refused unless the limit is raised.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
+/// Nesting deeper than this is refused (Kubernetes objects are far shallower).
+const MAX_DEPTH: usize = 100;
+
+/// A problem with the input, located as precisely as the reader knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// `path`, `path:line` or `path:line:column`.
+    pub location: String,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Limits on what the reader accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// One input file's text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as shown to users: relative to the scan root where possible, `-` for stdin.
+    pub display: String,
+    pub text: String,
+    pub json: bool,
+}
+
+/// One document of a file: its byte range, its first line, and what it parsed to.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub range: Range<usize>,
+    pub line: usize,
+    /// The objects in the document (several for a `List`, none for an empty document).
+    pub objects: Result<Vec<Value>, InputError>,
+}
+
+/// An object read from the input, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub path: String,
+    pub line: usize,
+    pub value: Value,
+}
+
+impl Object {
+    pub fn kind(&self) -> &str {
+        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+    pub fn api_version(&self) -> &str {
+        self.value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    pub fn name(&self) -> &str {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+    pub fn namespace(&self) -> Option<&str> {
+        self.value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+    }
+}
+
+/// Collect the input files named by `paths` (files, directories, `-`). Problems with one
+/// path are reported and the others are still read.
+pub fn read_sources(
+    paths: &[String],
+    scan_root: &Path,
+    limits: Limits,
+) -> (Vec<SourceFile>, Vec<InputError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen_dirs = HashSet::new();
+    for p in paths {
+        if p == "-" {
+            match read_stdin(limits) {
+                Ok(text) => files.push(SourceFile {
+                    display: "-".into(),
+                    json: looks_like_json(&text),
+                    text,
+                }),
+                Err(message) => errors.push(InputError {
+                    location: "-".into(),
+                    message,
+                }),
+            }
+            continue;
+        }
+        let path = PathBuf::from(p);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => walk(&path, scan_root, limits, &mut seen_dirs, &mut files, &mut errors),
+            Ok(_) => read_file(&path, scan_root, limits, &mut files, &mut errors),
+            Err(e) => errors.push(InputError {
+                location: p.clone(),
+                message: io_message(&e),
+            }),
+        }
+    }
+    (files, errors)
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            if e.raw_os_error() == Some(40) {
+                "too many levels of symbolic links (a symlink loop?)".into()
+            } else {
+                e.to_string()
+            }
+        }
+    }
+}
+
+fn walk(
+    dir: &Path,
+    scan_root: &Path,
+    limits: Limits,
+    seen: &mut HashSet<PathBuf>,
+    files: &mut Vec<SourceFile>,
+    errors: &mut Vec<InputError>,
+) {
+    let canonical = match dir.canonicalize() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(InputError {
+                location: display_path(dir, scan_root),
+                message: io_message(&e),
+            });
+            return;
+        }
+    };
+    if !seen.insert(canonical) {
+        return; // already visited: a symlink cycle or the same directory twice
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            errors.push(InputError {
+                location: display_path(dir, scan_root),
+                message: io_message(&e),
+            });
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => walk(&p, scan_root, limits, seen, files, errors),
+            Ok(_) => {
+                let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if matches!(ext, "yaml" | "yml" | "json") {
+                    read_file(&p, scan_root, limits, files, errors);
+                }
+            }
+            Err(e) => errors.push(InputError {
+                location: display_path(&p, scan_root),
+                message: io_message(&e),
+            }),
+        }
+    }
+}
+
+/// The path relative to the scan root when it lies below it, else as given.
+pub fn display_path(path: &Path, scan_root: &Path) -> String {
+    let rel: PathBuf = match path.strip_prefix(scan_root) {
+        Ok(r) => r.to_path_buf(),
+        Err(_) => match (scan_root.canonicalize(), path.canonicalize()) {
+            (Ok(root), Ok(abs)) => abs
+                .strip_prefix(&root)
+                .map_or_else(|_| path.to_path_buf(), Path::to_path_buf),
+            _ => path.to_path_buf(),
+        },
+    };
+    let s = rel.to_string_lossy().to_string();
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
+}
+
+fn read_file(
+    path: &Path,
+    scan_root: &Path,
+    limits: Limits,
+    files: &mut Vec<SourceFile>,
+    errors: &mut Vec<InputError>,
+) {
+    let display = display_path(path, scan_root);
+    let result = std::fs::File::open(path)
+        .map_err(|e| io_message(&e))
+        .and_then(|f| read_limited(f, limits));
+    match result {
+        Ok(text) => {
+            let json = path.extension().is_some_and(|e| e == "json") || looks_like_json(&text);
+            files.push(SourceFile {
+                display,
+                text,
+                json,
+            });
+        }
+        Err(message) => errors.push(InputError {
+            location: display,
+            message,
+        }),
+    }
+}
+
+fn read_stdin(limits: Limits) -> Result<String, String> {
+    read_limited(std::io::stdin().lock(), limits)
+}
+
+fn read_limited(r: impl Read, limits: Limits) -> Result<String, String> {
+    let mut buf = Vec::new();
+    r.take(limits.max_file_bytes + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_message(&e))?;
+    if buf.len() as u64 > limits.max_file_bytes {
+        return Err(format!(
+            "larger than the {} MiB limit; split it or raise --max-file-size",
+            limits.max_file_bytes / (1024 * 1024)
+        ));
+    }
+    text_from_bytes(buf)
+}
+
+/// Decode input bytes as UTF-8 text, refusing binary data with a clear message.
+pub fn text_from_bytes(mut buf: Vec<u8>) -> Result<String, String> {
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        buf.drain(..3);
+    }
+    if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) {
+        return Err("UTF-16 text is not supported; convert the file to UTF-8".into());
+    }
+    if let Some(pos) = buf.iter().position(|&b| b == 0) {
+        return Err(format!(
+            "binary data (NUL byte at offset {pos}), not YAML or JSON"
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        format!(
+            "not valid UTF-8 text (bad byte at offset {}); binary data is not YAML or JSON",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn looks_like_json(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'{'))
+}
+
+/// Split and parse a file into documents.
+pub fn documents(file: &SourceFile) -> Vec<Document> {
+    if file.json {
+        json_documents(file)
+    } else {
+        yaml_documents(file)
+    }
+}
+
+/// Every object of every file, and every problem, in input order.
+pub fn objects(files: &[SourceFile]) -> (Vec<Object>, Vec<InputError>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        for d in documents(f) {
+            match d.objects {
+                Ok(objs) => out.extend(objs.into_iter().map(|value| Object {
+                    path: f.display.clone(),
+                    line: d.line,
+                    value,
+                })),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (out, errors)
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn json_documents(file: &SourceFile) -> Vec<Document> {
+    let text = file.text.as_str();
+    let mut docs = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    loop {
+        let before = stream.byte_offset();
+        let start = before + (text.len() - before - text[before..].trim_start().len());
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => {
+                let line = line_of(text, start);
+                let end = stream.byte_offset();
+                docs.push(Document {
+                    range: start..end,
+                    line,
+                    objects: unpack(v, &file.display, line),
+                });
+            }
+            Some(Err(e)) => {
+                let (line, column) = (e.line(), e.column());
+                let message = e.to_string();
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.as_str(), |(m, _)| m)
+                    .to_string();
+                docs.push(Document {
+                    range: start..text.len(),
+                    line: line_of(text, start),
+                    objects: Err(InputError {
+                        location: format!("{}:{line}:{column}", file.display),
+                        message: format!("invalid JSON: {message}"),
+                    }),
+                });
+                break;
+            }
+        }
+    }
+    docs
+}
+
+/// Split YAML text at `---` document markers (and `...` end markers) at column 0.
+fn split_yaml(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut has_content = false;
+    let mut has_directive = false;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let marker = |m: &str| {
+            body.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        };
+        if marker("---") {
+            if has_content {
+                out.push(start..pos);
+                start = pos;
+                has_directive = false;
+            } else if !has_directive {
+                start = pos;
+            }
+            has_content = body.len() > 3 && !body[3..].trim_start().starts_with('#');
+        } else if marker("...") {
+            if has_content {
+                out.push(start..pos);
+            }
+            start = pos + line.len();
+            has_content = false;
+            has_directive = false;
+        } else if body.starts_with('%') && !has_content {
+            has_directive = true;
+        } else {
+            let t = body.trim_start();
+            if !t.is_empty() && !t.starts_with('#') {
+                has_content = true;
+            }
+        }
+        pos += line.len();
+    }
+    if has_content {
+        out.push(start..text.len());
+    }
+    out
+}
+
+fn first_content_line(text: &str, range: &Range<usize>) -> usize {
+    let mut offset = range.start;
+    for line in text[range.clone()].split_inclusive('\n') {
+        let t = line.trim();
+        let is_marker = t == "---" || t.starts_with("--- #");
+        if !t.is_empty() && !t.starts_with('#') && !is_marker && !t.starts_with('%') {
+            break;
+        }
+        offset += line.len();
+    }
+    line_of(text, offset.min(range.end))
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options
+}
+
+fn yaml_documents(file: &SourceFile) -> Vec<Document> {
+    let text = file.text.as_str();
+    let options = yaml_options();
+    split_yaml(text)
+        .into_iter()
+        .map(|range| {
+            let doc_text = &text[range.clone()];
+            let base_line = line_of(text, range.start);
+            let line = first_content_line(text, &range);
+            let objects =
+                match serde_saphyr::from_str_with_options::<Value>(doc_text, options.clone()) {
+                    Ok(v) => unpack(v, &file.display, line),
+                    Err(e) => Err(yaml_error(&file.display, base_line, &e)),
+                };
+            Document {
+                range,
+                line,
+                objects,
+            }
+        })
+        .collect()
+}
+
+fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> InputError {
+    let location = match e.location() {
+        Some(loc) if loc.line() > 0 => format!(
+            "{display}:{}:{}",
+            base_line + loc.line() as usize - 1,
+            loc.column()
+        ),
+        _ => format!("{display}:{base_line}"),
+    };
+    let full = e.to_string();
+    // The crate's message may carry a rendered snippet; keep the first line only.
+    let first = full.lines().next().unwrap_or("").trim();
+    let first = first
+        .split_once(" at line ")
+        .map_or(first, |(m, _)| m)
+        .trim_start_matches("error: ");
+    InputError {
+        location,
+        message: format!("invalid YAML: {first}"),
+    }
+}
+
+/// Turn a parsed document into objects: none for an empty document, the items of a List.
+fn unpack(v: Value, display: &str, line: usize) -> Result<Vec<Value>, InputError> {
+    let err = |message: String| InputError {
+        location: format!("{display}:{line}"),
+        message,
+    };
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(ref m) => {
+            let kind = match m.get("kind") {
+                Some(Value::String(k)) if !k.is_empty() => k.as_str(),
+                Some(Value::String(_)) | None | Some(Value::Null) => {
+                    return Err(err("object has no kind; every Kubernetes object needs apiVersion and kind".into()));
+                }
+                Some(other) => return Err(err(format!("kind must be a string, found {other}"))),
+            };
+            if kind.ends_with("List") && m.get("items").is_some() {
+                let Some(Value::Array(items)) = m.get("items") else {
+                    return Err(err(format!("{kind}.items must be a list")));
+                };
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match unpack(item.clone(), display, line) {
+                        Ok(objs) => out.extend(objs),
+                        Err(e) => {
+                            return Err(InputError {
+                                location: e.location,
+                                message: format!("{kind}.items[{i}]: {}", e.message),
+                            });
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+            match m.get("apiVersion") {
+                Some(Value::String(a)) if !a.is_empty() => {}
+                _ => return Err(err(format!("{kind} has no apiVersion"))),
+            }
+            Ok(vec![v])
+        }
+        other => Err(err(format!(
+            "document is {}, not a Kubernetes object (a mapping with apiVersion and kind)",
+            match other {
+                Value::Array(_) => "a list",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                _ => "a boolean",
+            }
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile {
+            display: "f.yaml".into(),
+            text: text.into(),
+            json: false,
+        }
+    }
+
+    #[test]
+    fn splits_documents_and_reports_their_first_line() {
+        let text = "# comment\n---\napiVersion: v1\nkind: Pod\n---\n\n---\n# c\napiVersion: v1\nkind: Namespace\n...\n";
+        let docs = documents(&file(text));
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 3);
+        assert_eq!(docs[1].line, 9);
+        assert!(docs.iter().all(|d| d.objects.as_ref().unwrap().len() == 1));
+    }
+
+    #[test]
+    fn directives_stay_with_their_document() {
+        let docs = documents(&file("%YAML 1.2\n---\napiVersion: v1\nkind: Pod\n"));
+        assert_eq!(docs.len(), 1);
+        assert!(docs[0].objects.is_ok(), "{:?}", docs[0].objects);
+    }
+
+    #[test]
+    fn lists_are_flattened() {
+        let docs = documents(&file(
+            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n- {apiVersion: v1, kind: Pod}\n",
+        ));
+        assert_eq!(docs[0].objects.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_absolute_line() {
+        let docs = documents(&file("apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [\n"));
+        let e = docs[1].objects.as_ref().unwrap_err();
+        assert!(e.location.starts_with("f.yaml:5") || e.location.starts_with("f.yaml:6"), "{e}");
+        assert!(e.message.starts_with("invalid YAML"), "{e}");
+    }
+
+    #[test]
+    fn json_streams_are_read_with_lines() {
+        let f = SourceFile {
+            display: "f.json".into(),
+            text: "{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}\n\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}".into(),
+            json: true,
+        };
+        let docs = documents(&f);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].line, 3);
+    }
+
+    #[test]
+    fn binary_and_utf16_are_refused() {
+        assert!(text_from_bytes(vec![0x7f, b'E', b'L', b'F', 0, 1]).unwrap_err().contains("binary"));
+        assert!(text_from_bytes(vec![0xff, 0xfe, b'a', 0]).unwrap_err().contains("UTF-16"));
+        assert!(text_from_bytes(vec![0xc3, 0x28]).unwrap_err().contains("UTF-8"));
+        assert_eq!(text_from_bytes(b"\xEF\xBB\xBFa: 1".to_vec()).unwrap(), "a: 1");
+    }
+}
