@@ -6,3 +6,4 @@
 
 pub mod manifest;
 pub mod psa;
+pub mod rules;
