@@ -1,9 +1,13 @@
 //! kubectl-secmon: Kubernetes security monitoring in one kubectl plugin.
 //!
 //! The library holds everything; the binary only parses the command line and maps errors
-//! to exit codes. Engines (`psa`) are pure; `manifest` and `kube` do the reading; `report`
-//! is the one output layer; `commands` glue them together per subcommand.
+//! to exit codes. Engines (`psa`, `rules`) are pure; `manifest` and `kube` do the reading;
+//! `report` is the one output layer; `commands` glue them together per subcommand.
 
+pub mod cli;
+pub mod commands;
+pub mod kube;
 pub mod manifest;
 pub mod psa;
+pub mod report;
 pub mod rules;

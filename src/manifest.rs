@@ -49,19 +49,30 @@ impl Default for Limits {
 /// One input file's text.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
+    /// The path it was read from (`None` for stdin).
+    pub path: Option<PathBuf>,
     /// The path as shown to users: relative to the scan root where possible, `-` for stdin.
     pub display: String,
     pub text: String,
     pub json: bool,
 }
 
-/// One document of a file: its byte range, its first line, and what it parsed to.
+/// One document of a file: its byte range, its first line, and what it parsed to
+/// (`Null` for an empty document).
 #[derive(Debug, Clone)]
 pub struct Document {
     pub range: Range<usize>,
+    /// Byte offset of the first content line (after leading comments and markers).
+    pub content: usize,
     pub line: usize,
-    /// The objects in the document (several for a `List`, none for an empty document).
-    pub objects: Result<Vec<Value>, InputError>,
+    pub value: Result<Value, InputError>,
+}
+
+impl Document {
+    /// The objects in the document: several for a `List`, none for an empty document.
+    pub fn into_objects(self, display: &str) -> Result<Vec<Value>, InputError> {
+        self.value.and_then(|v| unpack(v, display, self.line))
+    }
 }
 
 /// An object read from the input, with where it came from.
@@ -109,6 +120,7 @@ pub fn read_sources(
         if p == "-" {
             match read_stdin(limits) {
                 Ok(text) => files.push(SourceFile {
+                    path: None,
                     display: "-".into(),
                     json: looks_like_json(&text),
                     text,
@@ -122,7 +134,14 @@ pub fn read_sources(
         }
         let path = PathBuf::from(p);
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => walk(&path, scan_root, limits, &mut seen_dirs, &mut files, &mut errors),
+            Ok(m) if m.is_dir() => walk(
+                &path,
+                scan_root,
+                limits,
+                &mut seen_dirs,
+                &mut files,
+                &mut errors,
+            ),
             Ok(_) => read_file(&path, scan_root, limits, &mut files, &mut errors),
             Err(e) => errors.push(InputError {
                 location: p.clone(),
@@ -227,6 +246,7 @@ fn read_file(
         Ok(text) => {
             let json = path.extension().is_some_and(|e| e == "json") || looks_like_json(&text);
             files.push(SourceFile {
+                path: Some(path.to_path_buf()),
                 display,
                 text,
                 json,
@@ -297,10 +317,11 @@ pub fn objects(files: &[SourceFile]) -> (Vec<Object>, Vec<InputError>) {
     let mut errors = Vec::new();
     for f in files {
         for d in documents(f) {
-            match d.objects {
+            let line = d.line;
+            match d.into_objects(&f.display) {
                 Ok(objs) => out.extend(objs.into_iter().map(|value| Object {
                     path: f.display.clone(),
-                    line: d.line,
+                    line,
                     value,
                 })),
                 Err(e) => errors.push(e),
@@ -332,8 +353,9 @@ fn json_documents(file: &SourceFile) -> Vec<Document> {
                 let end = stream.byte_offset();
                 docs.push(Document {
                     range: start..end,
+                    content: start,
                     line,
-                    objects: unpack(v, &file.display, line),
+                    value: Ok(v),
                 });
             }
             Some(Err(e)) => {
@@ -345,8 +367,9 @@ fn json_documents(file: &SourceFile) -> Vec<Document> {
                     .to_string();
                 docs.push(Document {
                     range: start..text.len(),
+                    content: start,
                     line: line_of(text, start),
-                    objects: Err(InputError {
+                    value: Err(InputError {
                         location: format!("{}:{line}:{column}", file.display),
                         message: format!("invalid JSON: {message}"),
                     }),
@@ -403,7 +426,9 @@ fn split_yaml(text: &str) -> Vec<Range<usize>> {
     out
 }
 
-fn first_content_line(text: &str, range: &Range<usize>) -> usize {
+/// Byte offset of the first line of a document that is not blank, a comment, a `---`
+/// marker or a directive.
+fn content_start(text: &str, range: &Range<usize>) -> usize {
     let mut offset = range.start;
     for line in text[range.clone()].split_inclusive('\n') {
         let t = line.trim();
@@ -413,7 +438,7 @@ fn first_content_line(text: &str, range: &Range<usize>) -> usize {
         }
         offset += line.len();
     }
-    line_of(text, offset.min(range.end))
+    offset.min(range.end)
 }
 
 fn yaml_options() -> serde_saphyr::Options {
@@ -433,16 +458,15 @@ fn yaml_documents(file: &SourceFile) -> Vec<Document> {
         .map(|range| {
             let doc_text = &text[range.clone()];
             let base_line = line_of(text, range.start);
-            let line = first_content_line(text, &range);
-            let objects =
-                match serde_saphyr::from_str_with_options::<Value>(doc_text, options.clone()) {
-                    Ok(v) => unpack(v, &file.display, line),
-                    Err(e) => Err(yaml_error(&file.display, base_line, &e)),
-                };
+            let content = content_start(text, &range);
+            let line = line_of(text, content);
+            let value = serde_saphyr::from_str_with_options::<Value>(doc_text, options.clone())
+                .map_err(|e| yaml_error(&file.display, base_line, &e));
             Document {
                 range,
+                content,
                 line,
-                objects,
+                value,
             }
         })
         .collect()
@@ -458,12 +482,24 @@ fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> Input
         _ => format!("{display}:{base_line}"),
     };
     let full = e.to_string();
-    // The crate's message may carry a rendered snippet; keep the first line only.
-    let first = full.lines().next().unwrap_or("").trim();
-    let first = first
-        .split_once(" at line ")
-        .map_or(first, |(m, _)| m)
+    // The crate's message may carry a rendered snippet and its own position; keep the
+    // first line, without the position (we give it in the location) or tuning hints.
+    let mut first = full
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
         .trim_start_matches("error: ");
+    if first.starts_with("line ")
+        && let Some((_, rest)) = first.split_once(": ")
+    {
+        first = rest;
+    }
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
+    let first = first.split_once(" at line ").map_or(first, |(m, _)| m);
     InputError {
         location,
         message: format!("invalid YAML: {first}"),
@@ -471,7 +507,7 @@ fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> Input
 }
 
 /// Turn a parsed document into objects: none for an empty document, the items of a List.
-fn unpack(v: Value, display: &str, line: usize) -> Result<Vec<Value>, InputError> {
+pub fn unpack(v: Value, display: &str, line: usize) -> Result<Vec<Value>, InputError> {
     let err = |message: String| InputError {
         location: format!("{display}:{line}"),
         message,
@@ -482,7 +518,10 @@ fn unpack(v: Value, display: &str, line: usize) -> Result<Vec<Value>, InputError
             let kind = match m.get("kind") {
                 Some(Value::String(k)) if !k.is_empty() => k.as_str(),
                 Some(Value::String(_)) | None | Some(Value::Null) => {
-                    return Err(err("object has no kind; every Kubernetes object needs apiVersion and kind".into()));
+                    return Err(err(
+                        "object has no kind; every Kubernetes object needs apiVersion and kind"
+                            .into(),
+                    ));
                 }
                 Some(other) => return Err(err(format!("kind must be a string, found {other}"))),
             };
@@ -528,6 +567,7 @@ mod tests {
 
     fn file(text: &str) -> SourceFile {
         SourceFile {
+            path: None,
             display: "f.yaml".into(),
             text: text.into(),
             json: false,
@@ -541,14 +581,17 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].line, 3);
         assert_eq!(docs[1].line, 9);
-        assert!(docs.iter().all(|d| d.objects.as_ref().unwrap().len() == 1));
+        assert!(
+            docs.into_iter()
+                .all(|d| d.into_objects("f").unwrap().len() == 1)
+        );
     }
 
     #[test]
     fn directives_stay_with_their_document() {
         let docs = documents(&file("%YAML 1.2\n---\napiVersion: v1\nkind: Pod\n"));
         assert_eq!(docs.len(), 1);
-        assert!(docs[0].objects.is_ok(), "{:?}", docs[0].objects);
+        assert!(docs[0].value.is_ok(), "{:?}", docs[0].value);
     }
 
     #[test]
@@ -556,20 +599,26 @@ mod tests {
         let docs = documents(&file(
             "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n- {apiVersion: v1, kind: Pod}\n",
         ));
-        assert_eq!(docs[0].objects.as_ref().unwrap().len(), 2);
+        assert_eq!(docs[0].clone().into_objects("f").unwrap().len(), 2);
     }
 
     #[test]
     fn syntax_errors_carry_the_absolute_line() {
-        let docs = documents(&file("apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [\n"));
-        let e = docs[1].objects.as_ref().unwrap_err();
-        assert!(e.location.starts_with("f.yaml:5") || e.location.starts_with("f.yaml:6"), "{e}");
+        let docs = documents(&file(
+            "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [\n",
+        ));
+        let e = docs[1].value.as_ref().unwrap_err();
+        assert!(
+            e.location.starts_with("f.yaml:5") || e.location.starts_with("f.yaml:6"),
+            "{e}"
+        );
         assert!(e.message.starts_with("invalid YAML"), "{e}");
     }
 
     #[test]
     fn json_streams_are_read_with_lines() {
         let f = SourceFile {
+            path: None,
             display: "f.json".into(),
             text: "{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}\n\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}".into(),
             json: true,
@@ -581,9 +630,24 @@ mod tests {
 
     #[test]
     fn binary_and_utf16_are_refused() {
-        assert!(text_from_bytes(vec![0x7f, b'E', b'L', b'F', 0, 1]).unwrap_err().contains("binary"));
-        assert!(text_from_bytes(vec![0xff, 0xfe, b'a', 0]).unwrap_err().contains("UTF-16"));
-        assert!(text_from_bytes(vec![0xc3, 0x28]).unwrap_err().contains("UTF-8"));
-        assert_eq!(text_from_bytes(b"\xEF\xBB\xBFa: 1".to_vec()).unwrap(), "a: 1");
+        assert!(
+            text_from_bytes(vec![0x7f, b'E', b'L', b'F', 0, 1])
+                .unwrap_err()
+                .contains("binary")
+        );
+        assert!(
+            text_from_bytes(vec![0xff, 0xfe, b'a', 0])
+                .unwrap_err()
+                .contains("UTF-16")
+        );
+        assert!(
+            text_from_bytes(vec![0xc3, 0x28])
+                .unwrap_err()
+                .contains("UTF-8")
+        );
+        assert_eq!(
+            text_from_bytes(b"\xEF\xBB\xBFa: 1".to_vec()).unwrap(),
+            "a: 1"
+        );
     }
 }

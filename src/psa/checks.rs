@@ -103,7 +103,9 @@ impl CheckId {
             CheckId::CapabilitiesBaseline => {
                 "Containers must not add capabilities beyond the default set"
             }
-            CheckId::HostNamespaces => "Pods must not share the host's network, PID or IPC namespaces",
+            CheckId::HostNamespaces => {
+                "Pods must not share the host's network, PID or IPC namespaces"
+            }
             CheckId::HostPathVolumes => "Pods must not mount hostPath volumes",
             CheckId::HostPorts => "Containers must not bind host ports",
             CheckId::HostProbesAndHostLifecycle => {
@@ -261,8 +263,16 @@ pub(crate) static REGISTRY: &[Entry] = &[
         id: CheckId::CapabilitiesRestricted,
         level: Level::Restricted,
         variants: &[
-            vo(22, capabilities_restricted_1_22, &[CheckId::CapabilitiesBaseline]),
-            vo(25, capabilities_restricted_1_25, &[CheckId::CapabilitiesBaseline]),
+            vo(
+                22,
+                capabilities_restricted_1_22,
+                &[CheckId::CapabilitiesBaseline],
+            ),
+            vo(
+                25,
+                capabilities_restricted_1_25,
+                &[CheckId::CapabilitiesBaseline],
+            ),
         ],
     },
     Entry {
@@ -426,9 +436,7 @@ fn app_armor_profile(meta: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut list: Vec<String> = bad_values.iter().map(|s| s.to_string()).collect();
     if !bad_annotations.is_empty() {
         bad_annotations.sort();
-        bad_setters.push(
-            pluralize("annotation", "annotations", bad_annotations.len()).to_string(),
-        );
+        bad_setters.push(pluralize("annotation", "annotations", bad_annotations.len()).to_string());
         list.extend(bad_annotations);
     }
     Some(violation(
@@ -632,7 +640,9 @@ fn host_probes_and_host_lifecycle<'a>(_: &ObjectMeta, spec: &'a PodSpec) -> Opti
             pluralize("host", "hosts", hosts.len()),
             join_quote(&hosts)
         ),
-        format!("remove httpGet.host and tcpSocket.host from the probes and lifecycle hooks of {phrase}"),
+        format!(
+            "remove httpGet.host and tcpSocket.host from the probes and lifecycle hooks of {phrase}"
+        ),
     ))
 }
 
@@ -886,7 +896,9 @@ fn seccomp_explicit(check: CheckId, scan: &SeccompScan<'_>) -> Violation {
             "{setters} must not set securityContext.seccompProfile.type to {}",
             join_quote(&scan.bad_values)
         ),
-        format!("on {setters}: set securityContext.seccompProfile.type to \"RuntimeDefault\" (or \"Localhost\")"),
+        format!(
+            "on {setters}: set securityContext.seccompProfile.type to \"RuntimeDefault\" (or \"Localhost\")"
+        ),
     )
 }
 
@@ -1073,7 +1085,13 @@ fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violat
             missing_drop.push(c.name);
             continue;
         };
-        if !k.drop.as_deref().unwrap_or_default().iter().any(|d| d == "ALL") {
+        if !k
+            .drop
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|d| d == "ALL")
+        {
             missing_drop.push(c.name);
         }
         let mut added_forbidden = false;
@@ -1224,7 +1242,11 @@ fn run_as_non_root(spec: &PodSpec, relax_for_user_ns: bool) -> Option<Violation>
     }
     let mut bad_setters: Vec<String> = Vec::new();
     let mut pod_non_root = false;
-    match spec.security_context.as_ref().and_then(|s| s.run_as_non_root) {
+    match spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_non_root)
+    {
         Some(false) => bad_setters.push("pod".to_string()),
         Some(true) => pod_non_root = true,
         None => {}

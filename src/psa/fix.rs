@@ -8,8 +8,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::CheckId;
 use super::workload::WorkloadKind;
-use super::{CheckId, Violation};
 
 /// One change made to an object, as a field path and the value written.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -18,9 +18,9 @@ pub struct Change {
     pub value: String,
 }
 
-/// Apply the safe patches for the violations found on `object` (of `kind`). Returns the
+/// Apply the safe patches for the checks that failed on `object` (of `kind`). Returns the
 /// changes made; an empty list means nothing could be fixed safely.
-pub fn patch(kind: WorkloadKind, object: &mut Value, violations: &[Violation]) -> Vec<Change> {
+pub fn patch(kind: WorkloadKind, object: &mut Value, failed_checks: &[CheckId]) -> Vec<Change> {
     let mut changes = Vec::new();
     let pointer = kind.template_pointer();
     let prefix = if pointer.is_empty() {
@@ -35,7 +35,7 @@ pub fn patch(kind: WorkloadKind, object: &mut Value, violations: &[Violation]) -
     else {
         return changes;
     };
-    let failed = |id: CheckId| violations.iter().any(|v| v.check == id);
+    let failed = |id: CheckId| failed_checks.contains(&id);
     let windows = spec
         .get("os")
         .and_then(|o| o.get("name"))
@@ -52,7 +52,9 @@ pub fn patch(kind: WorkloadKind, object: &mut Value, violations: &[Violation]) -
             if !windows && failed(CheckId::AllowPrivilegeEscalation) {
                 let sc = object_entry(c, "securityContext");
                 if let Some(sc) = sc
-                    && sc.get("allowPrivilegeEscalation").is_none_or(Value::is_null)
+                    && sc
+                        .get("allowPrivilegeEscalation")
+                        .is_none_or(Value::is_null)
                 {
                     sc.insert("allowPrivilegeEscalation".into(), Value::Bool(false));
                     changes.push(Change {
@@ -109,7 +111,10 @@ pub fn patch(kind: WorkloadKind, object: &mut Value, violations: &[Violation]) -
 }
 
 /// The object at `key`, created if absent or null; `None` if something else is there.
-fn object_entry<'a>(m: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+fn object_entry<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
     let slot = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if slot.is_null() {
         *slot = Value::Object(Map::new());
@@ -122,9 +127,17 @@ mod tests {
     use super::*;
     use crate::psa::{Policy, evaluate, workload};
 
-    fn violations(kind: WorkloadKind, v: &Value) -> Vec<Violation> {
+    fn violations(kind: WorkloadKind, v: &Value) -> Vec<CheckId> {
         let t = workload::extract(kind, v).unwrap().unwrap();
-        evaluate(&Policy::parse("restricted", "latest").unwrap(), &t.meta, &t.spec).violations
+        evaluate(
+            &Policy::parse("restricted", "latest").unwrap(),
+            &t.meta,
+            &t.spec,
+        )
+        .violations
+        .iter()
+        .map(|v| v.check)
+        .collect()
     }
 
     #[test]
@@ -136,7 +149,10 @@ mod tests {
         assert_eq!(before.len(), 4);
         let changes = patch(WorkloadKind::Deployment, &mut d, &before);
         assert_eq!(changes.len(), 6, "{changes:?}");
-        assert_eq!(changes[0].path, "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation");
+        assert_eq!(
+            changes[0].path,
+            "spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation"
+        );
         assert!(violations(WorkloadKind::Deployment, &d).is_empty());
     }
 
@@ -149,7 +165,7 @@ mod tests {
         let before = violations(WorkloadKind::Pod, &p);
         let changes = patch(WorkloadKind::Pod, &mut p, &before);
         assert_eq!(changes.len(), 1, "{changes:?}");
-        let after: Vec<CheckId> = violations(WorkloadKind::Pod, &p).iter().map(|v| v.check).collect();
+        let after = violations(WorkloadKind::Pod, &p);
         assert_eq!(
             after,
             vec![

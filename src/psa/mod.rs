@@ -12,11 +12,12 @@
 
 mod checks;
 pub mod fix;
+pub mod namespace;
 mod policy;
 pub mod workload;
 
 pub use checks::CheckId;
-pub use policy::{Level, Policy, PolicyError, Version, LATEST_MINOR};
+pub use policy::{LATEST_MINOR, Level, Policy, PolicyError, Version};
 
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

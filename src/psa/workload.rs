@@ -105,14 +105,22 @@ pub fn extract(kind: WorkloadKind, object: &Value) -> Result<Option<PodTemplate>
     }
     if !holder.is_object() {
         return Err(TemplateError {
-            message: format!("{}: expected an object, found {}", dotted_or_root(pointer), type_name(holder)),
+            message: format!(
+                "{}: expected an object, found {}",
+                dotted_or_root(pointer),
+                type_name(holder)
+            ),
         });
     }
     let meta: ObjectMeta = match holder.get("metadata") {
         None | Some(Value::Null) => ObjectMeta::default(),
         Some(m) => typed(m, &format!("{}.metadata", dotted_or_root(pointer)))?,
     };
-    let spec_path = format!("{}.spec", dotted_or_root(pointer));
+    let spec_path = if pointer.is_empty() {
+        "spec".to_string()
+    } else {
+        format!("{}.spec", dotted(pointer))
+    };
     let spec: PodSpec = match holder.get("spec") {
         None | Some(Value::Null) => {
             return Err(TemplateError {
@@ -155,7 +163,9 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value, base: &str) -> Result<T, Tem
         let at = if path == "." || path.is_empty() {
             base.trim_start_matches("(root).").to_string()
         } else {
-            format!("{}.{}", base, path).trim_start_matches("(root).").to_string()
+            format!("{}.{}", base, path)
+                .trim_start_matches("(root).")
+                .to_string()
         };
         TemplateError {
             message: format!("{at}: {}", e.inner()),
@@ -318,7 +328,10 @@ mod tests {
 
     #[test]
     fn kinds_are_recognised_by_group() {
-        assert_eq!(WorkloadKind::from_type("v1", "Pod"), Some(WorkloadKind::Pod));
+        assert_eq!(
+            WorkloadKind::from_type("v1", "Pod"),
+            Some(WorkloadKind::Pod)
+        );
         assert_eq!(
             WorkloadKind::from_type("apps/v1", "Deployment"),
             Some(WorkloadKind::Deployment)
@@ -345,10 +358,16 @@ mod tests {
         let spec = json!({"hostNetwork": true, "containers": [{"name": "c", "ports": [{"containerPort": 80}]}]});
         let pod = json!({"kind": "Pod", "spec": spec});
         let t = extract(WorkloadKind::Pod, &pod).unwrap().unwrap();
-        assert_eq!(t.spec.containers[0].ports.as_ref().unwrap()[0].host_port, Some(80));
+        assert_eq!(
+            t.spec.containers[0].ports.as_ref().unwrap()[0].host_port,
+            Some(80)
+        );
         let dep = json!({"kind": "Deployment", "spec": {"template": {"spec": spec}}});
         let t = extract(WorkloadKind::Deployment, &dep).unwrap().unwrap();
-        assert_eq!(t.spec.containers[0].ports.as_ref().unwrap()[0].host_port, None);
+        assert_eq!(
+            t.spec.containers[0].ports.as_ref().unwrap()[0].host_port,
+            None
+        );
     }
 
     #[test]
@@ -356,7 +375,8 @@ mod tests {
         let pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "c", "securityContext": {"privileged": "yes"}}]}});
         let err = extract(WorkloadKind::Pod, &pod).unwrap_err();
         assert!(
-            err.message.starts_with("spec.containers[0].securityContext.privileged: invalid type"),
+            err.message
+                .starts_with("spec.containers[0].securityContext.privileged: invalid type"),
             "{}",
             err.message
         );
@@ -366,7 +386,11 @@ mod tests {
             "Deployment has no spec.template"
         );
         let rc = json!({"kind": "ReplicationController", "spec": {}});
-        assert!(extract(WorkloadKind::ReplicationController, &rc).unwrap().is_none());
+        assert!(
+            extract(WorkloadKind::ReplicationController, &rc)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -375,14 +399,23 @@ mod tests {
             "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]}});
         let t = extract(WorkloadKind::Pod, &pod).unwrap().unwrap();
         assert_eq!(
-            t.meta.annotations.unwrap().get("container.apparmor.security.beta.kubernetes.io/c"),
+            t.meta
+                .annotations
+                .unwrap()
+                .get("container.apparmor.security.beta.kubernetes.io/c"),
             Some(&"unconfined".to_string())
         );
         let pod = json!({"kind": "Pod", "metadata": {"annotations": {
             "container.apparmor.security.beta.kubernetes.io/c": "localhost/prof"}},
             "spec": {"containers": [{"name": "c"}]}});
         let t = extract(WorkloadKind::Pod, &pod).unwrap().unwrap();
-        let p = t.spec.containers[0].security_context.as_ref().unwrap().app_armor_profile.as_ref().unwrap();
+        let p = t.spec.containers[0]
+            .security_context
+            .as_ref()
+            .unwrap()
+            .app_armor_profile
+            .as_ref()
+            .unwrap();
         assert_eq!(p.type_, "Localhost");
         assert_eq!(p.localhost_profile.as_deref(), Some("prof"));
     }
