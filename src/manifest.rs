@@ -331,16 +331,33 @@ pub fn objects(files: &[SourceFile]) -> (Vec<Object>, Vec<InputError>) {
     (out, errors)
 }
 
-fn line_of(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Byte offsets of line starts, for O(log n) offset-to-line lookups.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex(starts)
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        match self.0.binary_search(&offset) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
 }
 
 fn json_documents(file: &SourceFile) -> Vec<Document> {
     let text = file.text.as_str();
+    let lines = LineIndex::new(text);
     let mut docs = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     loop {
@@ -349,7 +366,7 @@ fn json_documents(file: &SourceFile) -> Vec<Document> {
         match stream.next() {
             None => break,
             Some(Ok(v)) => {
-                let line = line_of(text, start);
+                let line = lines.line(start);
                 let end = stream.byte_offset();
                 docs.push(Document {
                     range: start..end,
@@ -368,7 +385,7 @@ fn json_documents(file: &SourceFile) -> Vec<Document> {
                 docs.push(Document {
                     range: start..text.len(),
                     content: start,
-                    line: line_of(text, start),
+                    line: lines.line(start),
                     value: Err(InputError {
                         location: format!("{}:{line}:{column}", file.display),
                         message: format!("invalid JSON: {message}"),
@@ -452,24 +469,43 @@ fn yaml_options() -> serde_saphyr::Options {
 
 fn yaml_documents(file: &SourceFile) -> Vec<Document> {
     let text = file.text.as_str();
-    let options = yaml_options();
-    split_yaml(text)
-        .into_iter()
-        .map(|range| {
-            let doc_text = &text[range.clone()];
-            let base_line = line_of(text, range.start);
-            let content = content_start(text, &range);
-            let line = line_of(text, content);
-            let value = serde_saphyr::from_str_with_options::<Value>(doc_text, options.clone())
-                .map_err(|e| yaml_error(&file.display, base_line, &e));
-            Document {
-                range,
-                content,
-                line,
-                value,
+    let lines = LineIndex::new(text);
+    let ranges = split_yaml(text);
+    let parse = |range: &Range<usize>| {
+        let doc_text = &text[range.clone()];
+        let base_line = lines.line(range.start);
+        let content = content_start(text, range);
+        let line = lines.line(content);
+        let value = serde_saphyr::from_str_with_options::<Value>(doc_text, yaml_options())
+            .map_err(|e| yaml_error(&file.display, base_line, &e));
+        Document {
+            range: range.clone(),
+            content,
+            line,
+            value,
+        }
+    };
+    // Documents are independent: parse large streams on every core, keeping their order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || ranges.len() < 256 {
+        return ranges.iter().map(parse).collect();
+    }
+    let chunk = ranges.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(parse).collect::<Vec<_>>()))
+            .collect();
+        let mut docs = Vec::with_capacity(ranges.len());
+        for (h, part) in handles.into_iter().zip(ranges.chunks(chunk)) {
+            match h.join() {
+                Ok(d) => docs.extend(d),
+                // A parser panic is a bug; parse that part again here so it surfaces once.
+                Err(_) => docs.extend(part.iter().map(parse)),
             }
-        })
-        .collect()
+        }
+        docs
+    })
 }
 
 fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> InputError {
@@ -626,6 +662,15 @@ mod tests {
         let docs = documents(&f);
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].line, 3);
+    }
+
+    #[test]
+    fn line_index_maps_offsets_to_lines() {
+        let idx = LineIndex::new("a\nbc\n\nd");
+        assert_eq!(
+            [0, 1, 2, 4, 5, 6, 7].map(|o| idx.line(o)),
+            [1, 1, 2, 2, 3, 4, 4]
+        );
     }
 
     #[test]

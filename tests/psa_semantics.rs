@@ -19,8 +19,14 @@ fn pod(spec: Value) -> Value {
 
 fn checks(level: &str, version: &str, object: &Value) -> Vec<CheckId> {
     let policy = Policy::parse(level, version).unwrap();
-    let t = workload::extract(WorkloadKind::Pod, object).unwrap().unwrap();
-    psa::evaluate(&policy, &t.meta, &t.spec).violations.iter().map(|v| v.check).collect()
+    let t = workload::extract(WorkloadKind::Pod, object)
+        .unwrap()
+        .unwrap();
+    psa::evaluate(&policy, &t.meta, &t.spec)
+        .violations
+        .iter()
+        .map(|v| v.check)
+        .collect()
 }
 
 /// A container that satisfies restricted:latest.
@@ -46,11 +52,11 @@ fn bare_nginx_matches_the_message_real_clusters_print() {
 #[test]
 fn several_violations_and_containers_in_visit_order() {
     let p = pod(json!({
-        "initContainers": [{"name": "init", "image": "i"}],
-        "containers": [
-            {"name": "a", "image": "i", "ports": [{"containerPort": 8080, "hostPort": 8080}]},
-            {"name": "b", "image": "i", "ports": [{"containerPort": 80, "hostPort": 80}, {"containerPort": 9, "hostPort": 10}]}
-        ]}));
+    "initContainers": [{"name": "init", "image": "i"}],
+    "containers": [
+        {"name": "a", "image": "i", "ports": [{"containerPort": 8080, "hostPort": 8080}]},
+        {"name": "b", "image": "i", "ports": [{"containerPort": 80, "hostPort": 80}, {"containerPort": 9, "hostPort": 10}]}
+    ]}));
     assert_eq!(
         message("restricted", "latest", WorkloadKind::Pod, &p),
         "would violate PodSecurity \"restricted:latest\": hostPort (containers \"a\", \"b\" use hostPorts 10, 80, 8080), allowPrivilegeEscalation != false (containers \"init\", \"a\", \"b\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (containers \"init\", \"a\", \"b\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or containers \"init\", \"a\", \"b\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or containers \"init\", \"a\", \"b\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
@@ -79,7 +85,9 @@ fn many_baseline_breaks_in_upstream_order() {
 
 #[test]
 fn host_network_pods_get_host_ports_defaulted() {
-    let p = pod(json!({"hostNetwork": true, "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 8443}]}]}));
+    let p = pod(
+        json!({"hostNetwork": true, "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 8443}]}]}),
+    );
     assert_eq!(
         message("baseline", "latest", WorkloadKind::Pod, &p),
         "would violate PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true), hostPort (container \"c\" uses hostPort 8443)"
@@ -117,8 +125,10 @@ fn apparmor_fields_and_annotations() {
         "would violate PodSecurity \"baseline:latest\": forbidden AppArmor profiles (container \"c\" and annotation must not set AppArmor profile type to \"Unconfined\", \"container.apparmor.security.beta.kubernetes.io/c=\"unconfined\"\")"
     );
     // Allowed values: RuntimeDefault, Localhost, runtime/default, localhost/*, empty.
-    let p = pod(json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": "c", "image": "i"}]}));
+    let p = pod(
+        json!({"securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "c", "image": "i"}]}),
+    );
     assert!(checks("baseline", "latest", &p).is_empty());
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {
         "metadata": {"annotations": {
@@ -141,9 +151,16 @@ fn user_namespaces_relax_three_checks_from_v1_35() {
         "containers": [{"name": "c", "image": "i", "securityContext": {
             "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "runAsUser": 0}}]});
     let p = pod(spec.clone());
-    assert!(checks("restricted", "v1.35", &p).is_empty(), "{:?}", checks("restricted", "v1.35", &p));
+    assert!(
+        checks("restricted", "v1.35", &p).is_empty(),
+        "{:?}",
+        checks("restricted", "v1.35", &p)
+    );
     assert!(checks("restricted", "latest", &p).is_empty());
-    assert_eq!(checks("restricted", "v1.34", &p), vec![CheckId::RunAsNonRoot, CheckId::RunAsUser]);
+    assert_eq!(
+        checks("restricted", "v1.34", &p),
+        vec![CheckId::RunAsNonRoot, CheckId::RunAsUser]
+    );
     assert_eq!(
         message("restricted", "v1.34", WorkloadKind::Pod, &p),
         "would violate PodSecurity \"restricted:v1.34\": runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true), runAsUser=0 (pod and container \"c\" must not set runAsUser=0)"
@@ -153,24 +170,41 @@ fn user_namespaces_relax_three_checks_from_v1_35() {
     let p = pod(spec);
     assert!(checks("baseline", "v1.35", &p).is_empty());
     assert_eq!(checks("baseline", "v1.34", &p), vec![CheckId::ProcMount]);
-    assert_eq!(checks("restricted", "v1.35", &p), vec![CheckId::ProcMountRestricted]);
-    assert!(message("restricted", "v1.35", WorkloadKind::Pod, &p)
-        .ends_with("procMount (container \"c\" must not set securityContext.procMount to \"Unmasked\")"));
+    assert_eq!(
+        checks("restricted", "v1.35", &p),
+        vec![CheckId::ProcMountRestricted]
+    );
+    assert!(
+        message("restricted", "v1.35", WorkloadKind::Pod, &p).ends_with(
+            "procMount (container \"c\" must not set securityContext.procMount to \"Unmasked\")"
+        )
+    );
 }
 
 #[test]
 fn windows_pods_are_exempt_from_three_restricted_checks_from_v1_25() {
-    let p = pod(json!({"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": true},
-        "containers": [{"name": "c", "image": "i"}]}));
+    let p = pod(
+        json!({"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": true},
+        "containers": [{"name": "c", "image": "i"}]}),
+    );
     assert!(checks("restricted", "v1.25", &p).is_empty());
     assert_eq!(
         checks("restricted", "v1.24", &p),
-        vec![CheckId::AllowPrivilegeEscalation, CheckId::CapabilitiesRestricted, CheckId::SeccompProfileRestricted]
+        vec![
+            CheckId::AllowPrivilegeEscalation,
+            CheckId::CapabilitiesRestricted,
+            CheckId::SeccompProfileRestricted
+        ]
     );
     // runAsNonRoot and baseline still apply.
-    let p = pod(json!({"os": {"name": "windows"}, "containers": [{"name": "c", "image": "i",
-        "securityContext": {"windowsOptions": {"hostProcess": true}}}]}));
-    assert_eq!(checks("restricted", "latest", &p), vec![CheckId::WindowsHostProcess, CheckId::RunAsNonRoot]);
+    let p = pod(
+        json!({"os": {"name": "windows"}, "containers": [{"name": "c", "image": "i",
+        "securityContext": {"windowsOptions": {"hostProcess": true}}}]}),
+    );
+    assert_eq!(
+        checks("restricted", "latest", &p),
+        vec![CheckId::WindowsHostProcess, CheckId::RunAsNonRoot]
+    );
     assert!(message("restricted", "latest", WorkloadKind::Pod, &p)
         .contains("hostProcess (container \"c\" must not set securityContext.windowsOptions.hostProcess=true)"));
 }
@@ -192,8 +226,12 @@ fn modern_volume_types_and_selinux_types() {
     let mut spec = restricted_pod_spec(vec![good("c")]);
     spec["securityContext"]["seLinuxOptions"] = json!({"type": "container_engine_t"});
     assert_eq!(checks("restricted", "v1.31", &pod(spec.clone())), vec![]);
-    assert_eq!(checks("restricted", "v1.30", &pod(spec.clone())), vec![CheckId::SeLinuxOptions]);
-    spec["containers"][0]["securityContext"]["seLinuxOptions"] = json!({"type": "spc_t", "user": "u", "role": "r"});
+    assert_eq!(
+        checks("restricted", "v1.30", &pod(spec.clone())),
+        vec![CheckId::SeLinuxOptions]
+    );
+    spec["containers"][0]["securityContext"]["seLinuxOptions"] =
+        json!({"type": "spc_t", "user": "u", "role": "r"});
     assert!(message("baseline", "v1.30", WorkloadKind::Pod, &pod(spec)).ends_with(
         "seLinuxOptions (pod and container \"c\" set forbidden securityContext.seLinuxOptions: types \"container_engine_t\", \"spc_t\"; user may not be set; role may not be set)"
     ));
@@ -209,29 +247,64 @@ fn sysctls_follow_their_versions() {
     assert!(message("baseline", "v1.28", WorkloadKind::Pod, &pod(spec.clone())).ends_with(
         "forbidden sysctls (net.ipv4.tcp_keepalive_time, net.ipv4.tcp_slow_start_after_idle, net.ipv4.tcp_keepalive_time)"
     ));
-    assert!(message("baseline", "v1.36", WorkloadKind::Pod, &pod(spec.clone()))
-        .ends_with("forbidden sysctls (net.ipv4.tcp_slow_start_after_idle)"));
+    assert!(
+        message("baseline", "v1.36", WorkloadKind::Pod, &pod(spec.clone()))
+            .ends_with("forbidden sysctls (net.ipv4.tcp_slow_start_after_idle)")
+    );
     assert!(checks("baseline", "v1.37", &pod(spec.clone())).is_empty());
-    assert!(checks("baseline", "v1.99", &pod(spec)).is_empty(), "newer versions evaluate as the newest");
+    assert!(
+        checks("baseline", "v1.99", &pod(spec)).is_empty(),
+        "newer versions evaluate as the newest"
+    );
 }
 
 #[test]
 fn every_workload_kind_is_read_from_its_template() {
     let bad_template = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"hostPID": true, "containers": [{"name": "c", "image": "i"}]}});
     let objects = [
-        (WorkloadKind::Pod, json!({"apiVersion": "v1", "kind": "Pod", "spec": bad_template["spec"]})),
-        (WorkloadKind::PodTemplate, json!({"apiVersion": "v1", "kind": "PodTemplate", "template": bad_template})),
-        (WorkloadKind::ReplicationController, json!({"apiVersion": "v1", "kind": "ReplicationController", "spec": {"template": bad_template}})),
-        (WorkloadKind::ReplicaSet, json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"template": bad_template}})),
-        (WorkloadKind::Deployment, json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": bad_template}})),
-        (WorkloadKind::StatefulSet, json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"template": bad_template}})),
-        (WorkloadKind::DaemonSet, json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": bad_template}})),
-        (WorkloadKind::Job, json!({"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": bad_template}})),
-        (WorkloadKind::CronJob, json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": bad_template}}}})),
+        (
+            WorkloadKind::Pod,
+            json!({"apiVersion": "v1", "kind": "Pod", "spec": bad_template["spec"]}),
+        ),
+        (
+            WorkloadKind::PodTemplate,
+            json!({"apiVersion": "v1", "kind": "PodTemplate", "template": bad_template}),
+        ),
+        (
+            WorkloadKind::ReplicationController,
+            json!({"apiVersion": "v1", "kind": "ReplicationController", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::ReplicaSet,
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::Deployment,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::StatefulSet,
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::DaemonSet,
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::Job,
+            json!({"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": bad_template}}),
+        ),
+        (
+            WorkloadKind::CronJob,
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": bad_template}}}}),
+        ),
     ];
     for (kind, obj) in objects {
         let api = obj["apiVersion"].as_str().unwrap();
-        assert_eq!(WorkloadKind::from_type(api, obj["kind"].as_str().unwrap()), Some(kind));
+        assert_eq!(
+            WorkloadKind::from_type(api, obj["kind"].as_str().unwrap()),
+            Some(kind)
+        );
         assert_eq!(
             message("baseline", "latest", kind, &obj),
             "would violate PodSecurity \"baseline:latest\": host namespaces (hostPID=true)",
@@ -242,15 +315,20 @@ fn every_workload_kind_is_read_from_its_template() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}},
         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}});
-    assert_eq!(message("baseline", "latest", WorkloadKind::Deployment, &d), "");
+    assert_eq!(
+        message("baseline", "latest", WorkloadKind::Deployment, &d),
+        ""
+    );
 }
 
 #[test]
 fn explicit_false_wins_over_pod_level_true() {
-    let p = pod(json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+    let p = pod(
+        json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{"name": "c", "image": "i", "securityContext": {"runAsNonRoot": false,
             "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "Unconfined"}}}]}));
+            "seccompProfile": {"type": "Unconfined"}}}]}),
+    );
     assert_eq!(
         message("restricted", "latest", WorkloadKind::Pod, &p),
         "would violate PodSecurity \"restricted:latest\": runAsNonRoot != true (container \"c\" must not set securityContext.runAsNonRoot=false), seccompProfile (container \"c\" must not set securityContext.seccompProfile.type to \"Unconfined\")"
@@ -259,6 +337,8 @@ fn explicit_false_wins_over_pod_level_true() {
 
 #[test]
 fn privileged_level_allows_everything() {
-    let p = pod(json!({"hostPID": true, "containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}]}));
+    let p = pod(
+        json!({"hostPID": true, "containers": [{"name": "c", "image": "i", "securityContext": {"privileged": true}}]}),
+    );
     assert!(checks("privileged", "latest", &p).is_empty());
 }

@@ -69,7 +69,7 @@ pub fn emit<R: Report>(g: &GlobalArgs, report: &R) -> anyhow::Result<i32> {
             let _ = w.flush();
         }
     }
-    Ok(report::exit_code(&report.findings(), g.fail_on))
+    Ok(report::exit_code(report, g.fail_on))
 }
 
 /// Write raw text to stdout or `--output-file`, treating a closed pipe as success.

@@ -444,10 +444,7 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
     if had_errors {
         return Ok(exit::ERROR);
     }
-    Ok(report::exit_code(
-        &crate::report::Report::findings(&report),
-        g.fail_on,
-    ))
+    Ok(report::exit_code(&report, g.fail_on))
 }
 
 /// Visit the object of a document, or each item of a List.

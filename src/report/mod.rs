@@ -198,20 +198,28 @@ pub enum Outcome {
     Skipped { message: String },
 }
 
-/// The generic views of a report that SARIF, JUnit and the exit code use.
+/// The generic view of a report's findings that SARIF and the exit code use.
 #[derive(Debug, Clone, Default)]
 pub struct Findings {
     pub rules: Vec<RuleInfo>,
     pub results: Vec<Finding>,
-    pub cases: Vec<Case>,
 }
 
 /// What every command's report provides. JSON and YAML are its serde form.
 pub trait Report: Serialize {
     /// The tables to draw for `table` (`wide == false`) and `wide`.
     fn tables(&self, wide: bool) -> Vec<Table>;
-    /// Findings for SARIF, JUnit and the exit code.
+    /// Findings for SARIF and the exit code.
     fn findings(&self) -> Findings;
+    /// JUnit test cases: one per subject and check.
+    fn cases(&self) -> Vec<Case> {
+        Vec::new()
+    }
+    /// The severities of the findings, for the exit code (override when `findings` is
+    /// costly to build).
+    fn severities(&self) -> Vec<Severity> {
+        self.findings().results.iter().map(|f| f.severity).collect()
+    }
 }
 
 /// Rendering settings from the global flags.
@@ -256,12 +264,13 @@ pub fn render<R: Report>(
             out.write_all(text.as_bytes())?;
         }
         Format::Sarif => {
-            let doc = sarif::build(&report.findings());
+            let findings = report.findings();
+            let doc = sarif::build(&findings);
             serde_json::to_writer_pretty(&mut *out, &doc)
                 .map_err(|e| RenderError::Serialize(e.to_string()))?;
             writeln!(out)?;
         }
-        Format::Junit => junit::write(&report.findings().cases, out)?,
+        Format::Junit => junit::write(&report.cases(), out)?,
     }
     out.flush()?;
     Ok(())
@@ -280,14 +289,19 @@ fn draw_table(t: &Table, color: bool, out: &mut dyn Write) -> io::Result<()> {
     if !t.rows.is_empty() {
         let mut table = CtTable::new();
         table.load_style(presets::NOTHING);
-        table.set_content_arrangement(ContentArrangement::Dynamic);
         if color {
             table.enforce_styling();
         } else {
             table.force_no_tty();
         }
-        if let Some(w) = terminal_width() {
-            table.set_width(w);
+        match terminal_width() {
+            Some(w) => {
+                table.set_content_arrangement(ContentArrangement::Dynamic);
+                table.set_width(w);
+            }
+            None => {
+                table.set_content_arrangement(ContentArrangement::Disabled);
+            }
         }
         table.set_header(t.headers.iter().map(CtCell::new));
         for row in &t.rows {
@@ -326,8 +340,8 @@ fn terminal_width() -> Option<u16> {
 }
 
 /// Exit code for a report's findings: 1 when any finding trips `--fail-on`.
-pub fn exit_code(findings: &Findings, fail_on: FailOn) -> i32 {
-    if findings.results.iter().any(|f| fail_on.trips(f.severity)) {
+pub fn exit_code<R: Report + ?Sized>(report: &R, fail_on: FailOn) -> i32 {
+    if report.severities().into_iter().any(|s| fail_on.trips(s)) {
         1
     } else {
         0

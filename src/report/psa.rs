@@ -270,18 +270,21 @@ impl Report for PsaReport {
         tables
     }
 
+    fn severities(&self) -> Vec<Severity> {
+        self.results
+            .iter()
+            .flat_map(|r| r.violations.iter().map(|v| v.severity))
+            .collect()
+    }
+
     fn findings(&self) -> Findings {
         let mut used: Vec<CheckId> = Vec::new();
         let mut results = Vec::new();
-        let mut cases = Vec::new();
         for r in &self.results {
+            if r.violations.is_empty() {
+                continue;
+            }
             let subject = r.subject.id();
-            let suite = r.subject.path.clone().unwrap_or_else(|| {
-                r.subject
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "cluster".into())
-            });
             for v in &r.violations {
                 if !used.contains(&v.check) {
                     used.push(v.check);
@@ -300,6 +303,44 @@ impl Report for PsaReport {
                     subject: subject.clone(),
                 });
             }
+        }
+        used.sort();
+        let rules = used
+            .into_iter()
+            .map(|c| RuleInfo {
+                id: c.as_str().to_string(),
+                name: c.as_str().to_string(),
+                short: c.title().to_string(),
+                full: format!(
+                    "Pod Security Standards, {} level: {}. Evaluated exactly as the Kubernetes PodSecurity admission plugin does.",
+                    c.level(),
+                    c.title()
+                ),
+                help: format!(
+                    "{}. See https://kubernetes.io/docs/concepts/security/pod-security-standards/",
+                    c.title()
+                ),
+                severity: severity_of(c),
+                tags: vec![
+                    "security".into(),
+                    "kubernetes".into(),
+                    format!("pod-security-{}", c.level()),
+                ],
+            })
+            .collect();
+        Findings { rules, results }
+    }
+
+    fn cases(&self) -> Vec<Case> {
+        let mut cases = Vec::new();
+        for r in &self.results {
+            let subject = r.subject.id();
+            let suite = r.subject.path.clone().unwrap_or_else(|| {
+                r.subject
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "cluster".into())
+            });
             for check in &r.checks {
                 let outcome = match r.violations.iter().find(|v| v.check == *check) {
                     None => Outcome::Passed,
@@ -326,34 +367,6 @@ impl Report for PsaReport {
                 },
             });
         }
-        used.sort();
-        let rules = used
-            .into_iter()
-            .map(|c| RuleInfo {
-                id: c.as_str().to_string(),
-                name: c.as_str().to_string(),
-                short: c.title().to_string(),
-                full: format!(
-                    "Pod Security Standards, {} level: {}. Evaluated exactly as the Kubernetes PodSecurity admission plugin does.",
-                    c.level(),
-                    c.title()
-                ),
-                help: format!(
-                    "{}. See https://kubernetes.io/docs/concepts/security/pod-security-standards/",
-                    c.title()
-                ),
-                severity: severity_of(c),
-                tags: vec![
-                    "security".into(),
-                    "kubernetes".into(),
-                    format!("pod-security-{}", c.level()),
-                ],
-            })
-            .collect();
-        Findings {
-            rules,
-            results,
-            cases,
-        }
+        cases
     }
 }

@@ -2,72 +2,215 @@
 //! results with ruleId, level, message, a physical location (path relative to the scan
 //! root, start line of the document) and partialFingerprints.
 
-use serde_json::{Value, json};
+use std::collections::HashMap;
+
+use serde::Serialize;
 
 use super::{Findings, digest};
 
-pub(super) fn build(f: &Findings) -> Value {
-    let rules: Vec<Value> = f
+#[derive(Serialize)]
+pub(super) struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool<'a>,
+    original_uri_base_ids: HashMap<&'static str, UriBase>,
+    results: Vec<SarifResult<'a>>,
+}
+
+#[derive(Serialize)]
+struct UriBase {
+    description: Text<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    semantic_version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<Rule<'a>>,
+}
+
+#[derive(Serialize)]
+struct Text<T> {
+    text: T,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule<'a> {
+    id: &'a str,
+    name: &'a str,
+    short_description: Text<&'a str>,
+    full_description: Text<&'a str>,
+    help: Text<&'a str>,
+    default_configuration: Level,
+    properties: RuleProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Level {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleProperties<'a> {
+    tags: &'a [String],
+    #[serde(rename = "security-severity")]
+    security_severity: &'static str,
+    precision: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
+    level: &'static str,
+    message: Text<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<SarifLocation<'a>>,
+    partial_fingerprints: Fingerprints,
+}
+
+#[derive(Serialize)]
+struct Fingerprints {
+    #[serde(rename = "secmonFinding/v1")]
+    finding: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifLocation<'a> {
+    physical_location: Physical,
+    logical_locations: [Logical<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Physical {
+    artifact_location: Artifact,
+    region: Region,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Artifact {
+    uri: String,
+    uri_base_id: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Logical<'a> {
+    fully_qualified_name: &'a str,
+    kind: &'static str,
+}
+
+pub(super) fn build(f: &Findings) -> Log<'_> {
+    let index: HashMap<&str, usize> = f
         .rules
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "name": r.name,
-                "shortDescription": {"text": r.short},
-                "fullDescription": {"text": r.full},
-                "help": {"text": r.help},
-                "defaultConfiguration": {"level": r.severity.sarif_level()},
-                "properties": {
-                    "tags": r.tags,
-                    "security-severity": r.severity.security_severity(),
-                    "precision": "very-high",
-                },
-            })
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let rules = f
+        .rules
+        .iter()
+        .map(|r| Rule {
+            id: &r.id,
+            name: &r.name,
+            short_description: Text { text: &r.short },
+            full_description: Text { text: &r.full },
+            help: Text { text: &r.help },
+            default_configuration: Level {
+                level: r.severity.sarif_level(),
+            },
+            properties: RuleProperties {
+                tags: &r.tags,
+                security_severity: r.severity.security_severity(),
+                precision: "very-high",
+            },
         })
         .collect();
-    let results: Vec<Value> = f
+    let results = f
         .results
         .iter()
-        .map(|r| {
-            let mut result = json!({
-                "ruleId": r.rule_id,
-                "level": r.severity.sarif_level(),
-                "message": {"text": r.message},
-                "partialFingerprints": {
-                    "secmonFinding/v1": digest(&[&r.rule_id, &r.subject,
-                        r.location.as_ref().map_or("", |l| l.path.as_str())]),
-                },
-            });
-            if let Some(idx) = f.rules.iter().position(|x| x.id == r.rule_id) {
-                result["ruleIndex"] = json!(idx);
-            }
-            if let Some(loc) = &r.location {
-                result["locations"] = json!([{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri(&loc.path), "uriBaseId": "%SRCROOT%"},
-                        "region": {"startLine": loc.line.max(1)},
+        .map(|r| SarifResult {
+            rule_id: &r.rule_id,
+            rule_index: index.get(r.rule_id.as_str()).copied(),
+            level: r.severity.sarif_level(),
+            message: Text { text: &r.message },
+            locations: r
+                .location
+                .iter()
+                .map(|loc| SarifLocation {
+                    physical_location: Physical {
+                        artifact_location: Artifact {
+                            uri: uri(&loc.path),
+                            uri_base_id: "%SRCROOT%",
+                        },
+                        region: Region {
+                            start_line: loc.line.max(1),
+                        },
                     },
-                    "logicalLocations": [{"fullyQualifiedName": r.subject, "kind": "resource"}],
-                }]);
-            }
-            result
+                    logical_locations: [Logical {
+                        fully_qualified_name: &r.subject,
+                        kind: "resource",
+                    }],
+                })
+                .collect(),
+            partial_fingerprints: Fingerprints {
+                finding: digest(&[
+                    &r.rule_id,
+                    &r.subject,
+                    r.location.as_ref().map_or("", |l| l.path.as_str()),
+                ]),
+            },
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "kubectl-secmon",
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": rules,
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "the scan root"}}},
-            "results": results,
+    Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [Run {
+            tool: Tool {
+                driver: Driver {
+                    name: "kubectl-secmon",
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    information_uri: env!("CARGO_PKG_REPOSITORY"),
+                    rules,
+                },
+            },
+            original_uri_base_ids: HashMap::from([(
+                "%SRCROOT%",
+                UriBase {
+                    description: Text {
+                        text: "the scan root",
+                    },
+                },
+            )]),
+            results,
         }],
-    })
+    }
 }
 
 /// A relative URI: `/` separators, spaces and other reserved characters escaped.
