@@ -294,7 +294,7 @@ fn table_lists_violations_with_fixes_and_a_summary() {
     ]);
     let t = stdout(&o);
     assert!(!t.contains('\u{1b}'), "no colour codes");
-    assert!(t.contains("LOCATION") && t.contains("FIX"));
+    assert!(t.contains("OBJECT") && t.contains("DETAIL / FIX"));
     assert!(
         t.contains("set securityContext.allowPrivilegeEscalation: false on container \"nginx\"")
     );
@@ -505,4 +505,38 @@ fn completion_scripts_and_the_kubectl_helper() {
     assert_eq!(o.status.code(), Some(0));
     let shim = std::fs::read_to_string(dir.path().join("kubectl_complete-secmon")).unwrap();
     assert!(shim.contains("exec kubectl-secmon __complete \"$@\""));
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "`script` (util-linux) is required under CI"
+        );
+        eprintln!("SKIPPED LOUDLY: `script` not found; colour on a terminal not tested");
+        return;
+    }
+    let tty = |extra: &str, env: &str| {
+        let cmd = format!(
+            "{env} {} psa check -f examples/manifests/web.yaml {extra}",
+            bin()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(root())
+            .env_remove("NO_COLOR")
+            .env("COLUMNS", "120")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    assert!(tty("", "").contains("\u{1b}["), "colour on a terminal");
+    assert!(!tty("--no-color", "").contains("\u{1b}["));
+    assert!(!tty("", "NO_COLOR=1").contains("\u{1b}["));
+    // Piped output never has colour.
+    assert!(
+        !stdout(&run(&["psa", "check", "-f", "examples/manifests/web.yaml"])).contains('\u{1b}')
+    );
 }

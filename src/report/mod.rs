@@ -148,6 +148,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Lines printed under the table (totals, hints).
     pub footer: Vec<String>,
+    /// Columns that keep their content width and never wrap.
+    pub keep_width: Vec<usize>,
 }
 
 /// A rule (check) that findings refer to, for SARIF's rule catalogue.
@@ -304,6 +306,11 @@ fn draw_table(t: &Table, color: bool, out: &mut dyn Write) -> io::Result<()> {
             }
         }
         table.set_header(t.headers.iter().map(CtCell::new));
+        for &i in &t.keep_width {
+            if let Some(col) = table.column_mut(i) {
+                col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
+        }
         for row in &t.rows {
             table.add_row(row.iter().map(|c| {
                 let cell = CtCell::new(&c.text);

@@ -185,32 +185,28 @@ impl Report for PsaReport {
     fn tables(&self, wide: bool) -> Vec<Table> {
         let mut t = Table {
             headers: if wide {
-                vec![
-                    "LOCATION", "OBJECT", "POLICY", "VERDICT", "CHECK", "DETAIL", "FIX",
-                ]
+                vec!["OBJECT", "POLICY", "CHECK", "DETAIL / FIX"]
             } else {
-                vec!["LOCATION", "OBJECT", "CHECK", "DETAIL", "FIX"]
+                vec!["OBJECT", "CHECK", "DETAIL / FIX"]
             },
+            // Object, policy and check never wrap; the detail takes what is left.
+            keep_width: if wide { vec![0, 1, 2] } else { vec![0, 1] },
             ..Default::default()
         };
         for r in &self.results {
-            let loc = r.subject.location();
-            let obj = r.subject.id();
+            let object = format!("{}\n{}", r.subject.id(), r.subject.location());
             if r.allowed {
                 if wide {
                     t.rows.push(vec![
-                        Cell::new(loc),
-                        Cell::new(obj),
+                        Cell::new(object),
                         Cell::new(r.policy.clone()),
-                        Cell::styled("allowed", Style::Good),
-                        Cell::new(""),
-                        Cell::new(""),
+                        Cell::styled("(allowed)", Style::Good),
                         Cell::new(""),
                     ]);
                 }
                 continue;
             }
-            for v in &r.violations {
+            for (i, v) in r.violations.iter().enumerate() {
                 let check = Cell::styled(
                     v.check.as_str(),
                     if v.severity >= Severity::High {
@@ -219,13 +215,24 @@ impl Report for PsaReport {
                         Style::Warn
                     },
                 );
-                let detail = format!("{} ({})", v.reason, v.detail);
-                let mut row = vec![Cell::new(loc.clone()), Cell::new(obj.clone())];
+                let first = i == 0;
+                let mut row = vec![Cell::new(if first {
+                    object.clone()
+                } else {
+                    String::new()
+                })];
                 if wide {
-                    row.push(Cell::new(r.policy.clone()));
-                    row.push(Cell::styled("violates", Style::Bad));
+                    row.push(Cell::new(if first {
+                        r.policy.clone()
+                    } else {
+                        String::new()
+                    }));
                 }
-                row.extend([check, Cell::new(detail), Cell::new(v.fix.clone())]);
+                row.push(check);
+                row.push(Cell::new(format!(
+                    "{}: {}\nfix: {}",
+                    v.reason, v.detail, v.fix
+                )));
                 t.rows.push(row);
             }
         }
