@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod psa;
 pub mod report;
 pub mod rules;
+pub mod selector;

@@ -540,3 +540,44 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         !stdout(&run(&["psa", "check", "-f", "examples/manifests/web.yaml"])).contains('\u{1b}')
     );
 }
+
+#[test]
+fn label_selector_filters_objects_like_kubectl() {
+    let v = json(&run(&[
+        "psa",
+        "check",
+        "-f",
+        "examples/manifests",
+        "-l",
+        "app=web",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["objects"], 1);
+    assert_eq!(v["results"][0]["name"], "web");
+    let v = json(&run(&[
+        "psa",
+        "check",
+        "-f",
+        "examples/manifests",
+        "-l",
+        "app!=web",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(v["summary"]["objects"], 4);
+    let o = run(&[
+        "psa",
+        "check",
+        "-f",
+        "examples/manifests",
+        "-l",
+        "app in (web",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("error: invalid label selector"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,7 +1,7 @@
 //! `kubectl secmon psa check|fix`: Pod Security Standards on manifests, as the API
 //! server's PodSecurity admission plugin would judge them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -16,6 +16,7 @@ use crate::psa::workload::{self, WorkloadKind};
 use crate::psa::{self, Level, Policy, Version};
 use crate::report::psa::{InputProblem, PsaReport, PsaResult, Skipped, Subject};
 use crate::report::{self, Format, RenderOptions};
+use crate::selector::Selector;
 
 #[derive(Debug, Args)]
 pub struct PsaArgs {
@@ -251,7 +252,19 @@ enum Outcome {
     Problem(InputProblem),
 }
 
-fn evaluate_object(o: &Object, chooser: &mut PolicyChooser) -> Outcome {
+fn evaluate_object(o: &Object, chooser: &mut PolicyChooser, selector: &Selector) -> Outcome {
+    if !selector.is_empty() {
+        let labels: Option<BTreeMap<String, String>> = o
+            .value
+            .pointer("/metadata/labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok());
+        if !selector.matches(labels.as_ref()) {
+            return Outcome::Skip(Skipped {
+                subject: subject(o),
+                reason: format!("labels do not match -l {selector}"),
+            });
+        }
+    }
     let Some(kind) = WorkloadKind::from_type(o.api_version(), o.kind()) else {
         return Outcome::Skip(Skipped {
             subject: subject(o),
@@ -283,7 +296,12 @@ fn evaluate_object(o: &Object, chooser: &mut PolicyChooser) -> Outcome {
     }
 }
 
+fn selector(g: &GlobalArgs) -> anyhow::Result<Selector> {
+    Ok(Selector::parse(g.selector.as_deref().unwrap_or(""))?)
+}
+
 fn check(g: &GlobalArgs, args: CheckArgs) -> anyhow::Result<i32> {
+    let selector = selector(g)?;
     let (files, read_errors) = load(&args.input)?;
     let (objects, parse_errors) = manifest::objects(&files);
     let mut errors = problems(read_errors.into_iter().chain(parse_errors).collect());
@@ -297,7 +315,7 @@ fn check(g: &GlobalArgs, args: CheckArgs) -> anyhow::Result<i32> {
     let mut results = Vec::new();
     let mut skipped = Vec::new();
     for o in &objects {
-        match evaluate_object(o, &mut chooser) {
+        match evaluate_object(o, &mut chooser, &selector) {
             Outcome::Result(r) => results.push(*r),
             Outcome::Skip(s) => skipped.push(s),
             Outcome::Problem(p) => errors.push(p),
@@ -317,6 +335,7 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
     if args.in_place && args.input.paths().iter().any(|p| p == "-") {
         bail!("--in-place cannot rewrite stdin; drop --in-place or pass files");
     }
+    let selector = selector(g)?;
     let (files, read_errors) = load(&args.input)?;
     let mut errors = problems(read_errors);
     let mut chooser = PolicyChooser::new(g, &args.policy, &[]);
@@ -356,7 +375,7 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
                     line,
                     value: obj.clone(),
                 };
-                match evaluate_object(&o, &mut chooser) {
+                match evaluate_object(&o, &mut chooser, &selector) {
                     Outcome::Skip(s) => skipped.push(s),
                     Outcome::Problem(p) => errors.push(p),
                     Outcome::Result(r) if r.allowed => results.push(*r),
@@ -377,7 +396,7 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
                             value: obj.clone(),
                             ..o
                         };
-                        match evaluate_object(&patched, &mut chooser) {
+                        match evaluate_object(&patched, &mut chooser, &selector) {
                             Outcome::Result(mut after) => {
                                 after.policy_source = format!(
                                     "{} (after {} fixes)",
