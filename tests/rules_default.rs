@@ -1,0 +1,195 @@
+//! The default ruleset (rules/secmon_rules.yaml): it loads with every rule active and
+//! MITRE-tagged, and each rule fires on its recorded event and stays quiet on a near miss.
+//!
+//! Cases live in tests/fixtures/rules/secmon_cases.jsonl, one JSON object per line:
+//! `{"rule": NAME, "expect": "fire"|"miss", "note": TEXT, "event": EVENT}` where EVENT is
+//! the engine's event JSON (see `secmon::rules::event`).
+
+use std::collections::BTreeMap;
+
+use secmon::rules::{self, Event, HostResolver, LoadOptions, Matches, RuleMatching, Ruleset};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Case {
+    rule: String,
+    expect: String,
+    note: String,
+    event: Event,
+}
+
+const CASES: &str = include_str!("fixtures/rules/secmon_cases.jsonl");
+
+/// Test-only tuning, as a user would write it: point the API-server rule at loopback and
+/// list one mining pool host (resolved by a fixed table, never the network).
+const TEST_OVERRIDES: &str = r#"
+- list: secmon_k8s_api_server_addresses
+  items: [127.0.0.1]
+  override:
+    items: replace
+- list: secmon_miner_pool_domains
+  items: [pool.test]
+  override:
+    items: replace
+"#;
+
+fn load() -> Ruleset {
+    let mut files = rules::default_ruleset_sources();
+    files.push(("test_overrides.yaml".into(), TEST_OVERRIDES.into()));
+    let options = LoadOptions {
+        rule_matching: RuleMatching::All,
+        resolver: HostResolver::Static(vec![(
+            "pool.test".into(),
+            vec!["198.51.100.7".parse().unwrap()],
+        )]),
+        ..LoadOptions::default()
+    };
+    let (rs, diags) = rules::load_files(&files, &options).unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<String> = diags
+        .iter()
+        .filter(|d| d.severity == rules::Severity::Warning)
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "default ruleset warnings: {warnings:#?}"
+    );
+    rs
+}
+
+fn cases() -> Vec<Case> {
+    CASES
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("secmon_cases.jsonl line {}: {e}", i + 1))
+        })
+        .collect()
+}
+
+#[test]
+fn every_default_rule_is_active_tagged_and_prioritised() {
+    let rs = load();
+    assert!(rs.rules().len() >= 33, "only {} rules", rs.rules().len());
+    for r in rs.rules() {
+        assert!(r.is_active(), "{} is {:?}", r.name, r.status);
+        assert!(
+            !r.mitre.tactics.is_empty(),
+            "{} has no mitre_* tactic tag",
+            r.name
+        );
+        assert!(
+            !r.mitre.techniques.is_empty(),
+            "{} has no ATT&CK technique tag",
+            r.name
+        );
+        assert!(
+            !r.event_types.is_empty(),
+            "{} is tested on every event type",
+            r.name
+        );
+        assert!(!r.desc.is_empty() && !r.output.is_empty());
+    }
+}
+
+#[test]
+fn every_default_rule_fires_on_its_event_and_not_on_the_near_miss() {
+    let rs = load();
+    let mut out = Matches::new();
+    let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let cases = cases();
+    for c in &cases {
+        let id = rs
+            .find(&c.rule)
+            .unwrap_or_else(|| panic!("case names unknown rule {:?}", c.rule));
+        rs.matches(&c.event, &mut out);
+        let fired = out.ids().contains(&id);
+        let entry = seen.entry(c.rule.clone()).or_default();
+        match c.expect.as_str() {
+            "fire" => {
+                entry.0 += 1;
+                if !fired {
+                    failures.push(format!("{}: should fire ({})", c.rule, c.note));
+                }
+                let r = rs.render_output(id, &c.event).unwrap();
+                assert!(!r.text.is_empty());
+                assert!(!r.output_fields.is_empty(), "{}: no output fields", c.rule);
+            }
+            "miss" => {
+                entry.1 += 1;
+                if fired {
+                    failures.push(format!("{}: should not fire ({})", c.rule, c.note));
+                }
+            }
+            other => panic!("bad expect {other:?}"),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    for r in rs.rules() {
+        let (f, m) = seen.get(&r.name).copied().unwrap_or_default();
+        assert!(
+            f >= 1 && m >= 1,
+            "{}: {f} firing and {m} near-miss cases; need at least one of each",
+            r.name
+        );
+    }
+    println!(
+        "{} default-ruleset cases over {} rules",
+        cases.len(),
+        rs.rules().len()
+    );
+}
+
+#[test]
+fn first_match_reports_one_rule() {
+    let mut rs = load();
+    rs.set_rule_matching(RuleMatching::First);
+    // A miner run from /dev/shm in a container matches several rules.
+    let ev: Event = serde_json::from_str(
+        r#"{"type":"execve","proc":{"name":"xmrig","args":["-o","stratum+tcp://p:3333"],"exepath":"/dev/shm/xmrig"},"container":{"id":"abc"}}"#,
+    )
+    .unwrap();
+    let mut out = Matches::new();
+    assert_eq!(rs.matches(&ev, &mut out), 1);
+    let first = out.ids()[0];
+    rs.set_rule_matching(RuleMatching::All);
+    assert!(
+        rs.matches(&ev, &mut out) >= 2,
+        "expected several rules to match"
+    );
+    assert_eq!(
+        out.ids()[0],
+        first,
+        "first match is the earliest rule in load order"
+    );
+}
+
+#[test]
+fn output_renders_fields_and_na() {
+    let rs = load();
+    let id = rs
+        .find("Credential file read by untrusted process")
+        .unwrap();
+    let ev: Event = serde_json::from_str(
+        r#"{"type":"openat","args":{"flags":"O_RDONLY"},"proc":{"name":"cat","args":["/etc/shadow"]},"fd":{"num":3,"type":"file","name":"/etc/shadow"},"user":{"uid":0,"name":"root"}}"#,
+    )
+    .unwrap();
+    let r = rs.render_output(id, &ev).unwrap();
+    assert!(r.text.contains("file=/etc/shadow"), "{}", r.text);
+    assert!(r.text.contains("cmdline=cat /etc/shadow"), "{}", r.text);
+    assert!(r.text.contains("container=host"), "{}", r.text);
+    assert!(r.text.contains("ns=<NA>"), "{}", r.text);
+    assert_eq!(r.output_fields["fd.name"], "/etc/shadow");
+    assert_eq!(r.output_fields["user.uid"], 0);
+    assert!(r.output_fields["k8s.ns.name"].is_null());
+    assert!(r.output_fields["proc.aname[2]"].is_null());
+}
