@@ -50,6 +50,16 @@ fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
 
+/// The result for the object called `name` in a JSON report.
+fn result_named<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no result named {name}"))
+}
+
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
@@ -154,12 +164,7 @@ fn json_report_carries_verdict_violations_fix_and_the_upstream_message() {
     assert_eq!(v["summary"]["objects"], 5);
     assert_eq!(v["summary"]["violating"], 3);
     assert_eq!(v["summary"]["skipped"], 2);
-    let web = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "web")
-        .unwrap();
+    let web = result_named(&v, "web");
     assert_eq!(web["path"], "examples/manifests/web.yaml");
     assert_eq!(web["line"], 2);
     assert_eq!(web["kind"], "Deployment");
@@ -374,20 +379,10 @@ fn level_from_namespace_uses_the_labels_in_the_input() {
         "json",
     ]);
     let v = json(&o);
-    let agent = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "node-agent")
-        .unwrap();
+    let agent = result_named(&v, "node-agent");
     assert_eq!(agent["policy"], "baseline:v1.33");
     assert_eq!(agent["policySource"], "namespace/monitoring");
-    let web = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "web")
-        .unwrap();
+    let web = result_named(&v, "web");
     assert_eq!(web["policy"], "privileged:latest");
     assert_eq!(web["policySource"], "default");
     let o = run(&[
@@ -403,12 +398,7 @@ fn level_from_namespace_uses_the_labels_in_the_input() {
         "json",
     ]);
     let v = json(&o);
-    let web = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "web")
-        .unwrap();
+    let web = result_named(&v, "web");
     assert_eq!(web["policy"], "restricted:latest");
 }
 

@@ -143,7 +143,6 @@ struct PolicyChooser {
     namespaces: HashMap<String, Policy>,
     fallback: Policy,
     default_namespace: String,
-    cache: HashMap<(Level, Version), Policy>,
 }
 
 impl PolicyChooser {
@@ -178,7 +177,6 @@ impl PolicyChooser {
             namespaces,
             fallback,
             default_namespace: g.namespace.clone().unwrap_or_else(|| "default".into()),
-            cache: HashMap::new(),
         }
     }
 
@@ -189,14 +187,7 @@ impl PolicyChooser {
         }
         let ns = namespace.unwrap_or(&self.default_namespace);
         match self.namespaces.get(ns) {
-            Some(p) => {
-                let p = self
-                    .cache
-                    .entry((p.level(), p.version()))
-                    .or_insert_with(|| p.clone())
-                    .clone();
-                (p, format!("namespace/{ns}"))
-            }
+            Some(p) => (p.clone(), format!("namespace/{ns}")),
             None => (self.fallback.clone(), "default".into()),
         }
     }

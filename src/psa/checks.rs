@@ -325,34 +325,31 @@ struct Ctr<'a> {
     lifecycle: Option<&'a Lifecycle>,
 }
 
+/// The view of a container (regular, init or ephemeral: distinct types, same fields).
+macro_rules! ctr {
+    ($c:expr) => {
+        Ctr {
+            name: &$c.name,
+            sc: $c.security_context.as_ref(),
+            ports: $c.ports.as_deref().unwrap_or_default(),
+            probes: [
+                $c.liveness_probe.as_ref(),
+                $c.readiness_probe.as_ref(),
+                $c.startup_probe.as_ref(),
+            ],
+            lifecycle: $c.lifecycle.as_ref(),
+        }
+    };
+}
+
 /// Visit init containers, then containers, then ephemeral containers, as upstream does.
 fn containers(spec: &PodSpec) -> impl Iterator<Item = Ctr<'_>> {
     let init = spec.init_containers.as_deref().unwrap_or_default();
     let eph = spec.ephemeral_containers.as_deref().unwrap_or_default();
     init.iter()
         .chain(spec.containers.iter())
-        .map(|c| Ctr {
-            name: &c.name,
-            sc: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            probes: [
-                c.liveness_probe.as_ref(),
-                c.readiness_probe.as_ref(),
-                c.startup_probe.as_ref(),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        })
-        .chain(eph.iter().map(|c| Ctr {
-            name: &c.name,
-            sc: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or_default(),
-            probes: [
-                c.liveness_probe.as_ref(),
-                c.readiness_probe.as_ref(),
-                c.startup_probe.as_ref(),
-            ],
-            lifecycle: c.lifecycle.as_ref(),
-        }))
+        .map(|c| ctr!(c))
+        .chain(eph.iter().map(|c| ctr!(c)))
 }
 
 fn is_windows(spec: &PodSpec) -> bool {
