@@ -69,9 +69,13 @@ pub struct Document {
 }
 
 impl Document {
-    /// The objects in the document: several for a `List`, none for an empty document.
-    pub fn into_objects(self, display: &str) -> Result<Vec<Value>, InputError> {
-        self.value.and_then(|v| unpack(v, display, self.line))
+    /// The objects in the document (several for a `List`, none for an empty document) and
+    /// the problems with the ones that could not be read.
+    pub fn into_objects(self, display: &str) -> (Vec<Value>, Vec<InputError>) {
+        match self.value {
+            Ok(v) => unpack(v, display, self.line),
+            Err(e) => (Vec::new(), vec![e]),
+        }
     }
 }
 
@@ -122,7 +126,7 @@ pub fn read_sources(
                 Ok(text) => files.push(SourceFile {
                     path: None,
                     display: "-".into(),
-                    json: looks_like_json(&text),
+                    json: is_json_stream(&text),
                     text,
                 }),
                 Err(message) => errors.push(InputError {
@@ -241,10 +245,20 @@ fn read_file(
     let display = display_path(path, scan_root);
     let result = std::fs::File::open(path)
         .map_err(|e| io_message(&e))
-        .and_then(|f| read_limited(f, limits));
+        .and_then(|f| {
+            // Refuse an oversized file before reading any of it.
+            match f.metadata() {
+                Ok(m) if m.is_file() && m.len() > limits.max_file_bytes => Err(too_large(limits)),
+                _ => read_limited(f, limits),
+            }
+        });
     match result {
         Ok(text) => {
-            let json = path.extension().is_some_and(|e| e == "json") || looks_like_json(&text);
+            let json = match path.extension().and_then(|e| e.to_str()) {
+                Some("json") => true,
+                Some("yaml" | "yml") => false,
+                _ => is_json_stream(&text),
+            };
             files.push(SourceFile {
                 path: Some(path.to_path_buf()),
                 display,
@@ -269,12 +283,16 @@ fn read_limited(r: impl Read, limits: Limits) -> Result<String, String> {
         .read_to_end(&mut buf)
         .map_err(|e| io_message(&e))?;
     if buf.len() as u64 > limits.max_file_bytes {
-        return Err(format!(
-            "larger than the {} MiB limit; split it or raise --max-file-size",
-            limits.max_file_bytes / (1024 * 1024)
-        ));
+        return Err(too_large(limits));
     }
     text_from_bytes(buf)
+}
+
+fn too_large(limits: Limits) -> String {
+    format!(
+        "larger than the {} MiB limit; split it or raise --max-file-size",
+        limits.max_file_bytes / (1024 * 1024)
+    )
 }
 
 /// Decode input bytes as UTF-8 text, refusing binary data with a clear message.
@@ -298,8 +316,14 @@ pub fn text_from_bytes(mut buf: Vec<u8>) -> Result<String, String> {
     })
 }
 
-fn looks_like_json(text: &str) -> bool {
+/// Whether text of unknown format (stdin, other extensions) is a JSON stream: it starts
+/// like JSON and every value in it parses. Anything else is read as YAML, which also
+/// covers flow-style YAML and JSON documents separated by `---`.
+fn is_json_stream(text: &str) -> bool {
     matches!(text.trim_start().as_bytes().first(), Some(b'{'))
+        && serde_json::Deserializer::from_str(text)
+            .into_iter::<serde::de::IgnoredAny>()
+            .all(|r| r.is_ok())
 }
 
 /// Split and parse a file into documents.
@@ -318,14 +342,13 @@ pub fn objects(files: &[SourceFile]) -> (Vec<Object>, Vec<InputError>) {
     for f in files {
         for d in documents(f) {
             let line = d.line;
-            match d.into_objects(&f.display) {
-                Ok(objs) => out.extend(objs.into_iter().map(|value| Object {
-                    path: f.display.clone(),
-                    line,
-                    value,
-                })),
-                Err(e) => errors.push(e),
-            }
+            let (objs, errs) = d.into_objects(&f.display);
+            out.extend(objs.into_iter().map(|value| Object {
+                path: f.display.clone(),
+                line,
+                value,
+            }));
+            errors.extend(errs);
         }
     }
     (out, errors)
@@ -376,7 +399,7 @@ fn json_documents(file: &SourceFile) -> Vec<Document> {
                 });
             }
             Some(Err(e)) => {
-                let (line, column) = (e.line(), e.column());
+                let (line, column) = (e.line(), e.column().max(1));
                 let message = e.to_string();
                 let message = message
                     .rsplit_once(" at line ")
@@ -517,6 +540,12 @@ fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> Input
         ),
         _ => format!("{display}:{base_line}"),
     };
+    if let Some(plain) = plain_yaml_error(e) {
+        return InputError {
+            location,
+            message: format!("invalid YAML: {plain}"),
+        };
+    }
     let full = e.to_string();
     // The crate's message may carry a rendered snippet and its own position; keep the
     // first line, without the position (we give it in the location) or tuning hints.
@@ -542,59 +571,93 @@ fn yaml_error(display: &str, base_line: usize, e: &serde_saphyr::Error) -> Input
     }
 }
 
-/// Turn a parsed document into objects: none for an empty document, the items of a List.
-pub fn unpack(v: Value, display: &str, line: usize) -> Result<Vec<Value>, InputError> {
-    let err = |message: String| InputError {
-        location: format!("{display}:{line}"),
-        message,
-    };
-    match v {
-        Value::Null => Ok(Vec::new()),
-        Value::Object(ref m) => {
-            let kind = match m.get("kind") {
-                Some(Value::String(k)) if !k.is_empty() => k.as_str(),
-                Some(Value::String(_)) | None | Some(Value::Null) => {
-                    return Err(err(
-                        "object has no kind; every Kubernetes object needs apiVersion and kind"
-                            .into(),
-                    ));
-                }
-                Some(other) => return Err(err(format!("kind must be a string, found {other}"))),
-            };
-            if kind.ends_with("List") && m.get("items").is_some() {
-                let Some(Value::Array(items)) = m.get("items") else {
-                    return Err(err(format!("{kind}.items must be a list")));
-                };
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    match unpack(item.clone(), display, line) {
-                        Ok(objs) => out.extend(objs),
-                        Err(e) => {
-                            return Err(InputError {
-                                location: e.location,
-                                message: format!("{kind}.items[{i}]: {}", e.message),
-                            });
-                        }
-                    }
-                }
-                return Ok(out);
-            }
-            match m.get("apiVersion") {
-                Some(Value::String(a)) if !a.is_empty() => {}
-                _ => return Err(err(format!("{kind} has no apiVersion"))),
-            }
-            Ok(vec![v])
-        }
-        other => Err(err(format!(
-            "document is {}, not a Kubernetes object (a mapping with apiVersion and kind)",
-            match other {
-                Value::Array(_) => "a list",
-                Value::String(_) => "a string",
-                Value::Number(_) => "a number",
-                _ => "a boolean",
-            }
-        ))),
+/// Messages for the parser's resource limits, in words for people.
+fn plain_yaml_error(e: &serde_saphyr::Error) -> Option<&'static str> {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach;
+    let mut e = e;
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = e {
+        e = error;
     }
+    match e {
+        Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => Some("nested deeper than 100 levels; Kubernetes objects are far shallower"),
+        Error::Budget { .. } => Some("too many nodes or aliases (a YAML alias bomb?)"),
+        Error::RecursiveReferencesRequireWeakTypes { .. } => {
+            Some("an alias refers to its own anchor (recursive YAML is not allowed)")
+        }
+        _ => None,
+    }
+}
+
+/// Turn a parsed document into objects: none for an empty document, the items of a List.
+/// Bad items of a List are reported and the good ones kept.
+pub fn unpack(v: Value, display: &str, line: usize) -> (Vec<Value>, Vec<InputError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    unpack_into(v, display, line, "", &mut objects, &mut errors);
+    (objects, errors)
+}
+
+fn unpack_into(
+    v: Value,
+    display: &str,
+    line: usize,
+    context: &str,
+    objects: &mut Vec<Value>,
+    errors: &mut Vec<InputError>,
+) {
+    let mut err = |message: String| {
+        errors.push(InputError {
+            location: format!("{display}:{line}"),
+            message: format!("{context}{message}"),
+        })
+    };
+    let m = match v {
+        Value::Null => return,
+        Value::Object(m) => m,
+        other => {
+            return err(format!(
+                "document is {}, not a Kubernetes object (a mapping with apiVersion and kind)",
+                match other {
+                    Value::Array(_) => "a list",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    _ => "a boolean",
+                }
+            ));
+        }
+    };
+    let kind = match m.get("kind") {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return err(
+                "object has no kind; every Kubernetes object needs apiVersion and kind".into(),
+            );
+        }
+        Some(other) => return err(format!("kind must be a string, found {other}")),
+    };
+    if kind.ends_with("List") && m.contains_key("items") {
+        let mut m = m;
+        let Some(Value::Array(items)) = m.remove("items") else {
+            return err(format!("{kind}.items must be a list"));
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            let ctx = format!("{context}{kind}.items[{i}]: ");
+            unpack_into(item, display, line, &ctx, objects, errors);
+        }
+        return;
+    }
+    match m.get("apiVersion") {
+        Some(Value::String(a)) if !a.is_empty() => {}
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return err(format!("{kind} has no apiVersion"));
+        }
+        Some(other) => return err(format!("apiVersion must be a string, found {other}")),
+    }
+    objects.push(Value::Object(m));
 }
 
 #[cfg(test)]
@@ -617,10 +680,7 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].line, 3);
         assert_eq!(docs[1].line, 9);
-        assert!(
-            docs.into_iter()
-                .all(|d| d.into_objects("f").unwrap().len() == 1)
-        );
+        assert!(docs.into_iter().all(|d| d.into_objects("f").0.len() == 1));
     }
 
     #[test]
@@ -635,7 +695,20 @@ mod tests {
         let docs = documents(&file(
             "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n- {apiVersion: v1, kind: Pod}\n",
         ));
-        assert_eq!(docs[0].clone().into_objects("f").unwrap().len(), 2);
+        assert_eq!(docs[0].clone().into_objects("f").0.len(), 2);
+        let docs = documents(&file(
+            "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n- 7\n- {kind: Pod}\n",
+        ));
+        let (objects, errors) = docs[0].clone().into_objects("f");
+        assert_eq!(objects.len(), 1, "good items are kept");
+        assert_eq!(errors.len(), 2);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("List.items[1]: document is a number"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

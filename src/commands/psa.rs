@@ -18,6 +18,40 @@ use crate::report::psa::{InputProblem, PsaReport, PsaResult, Skipped, Subject};
 use crate::report::{self, Format, RenderOptions};
 use crate::selector::Selector;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_sort_by_file_line_and_column() {
+        let mut p: Vec<InputProblem> = [
+            "b.yaml:3",
+            "a.yaml:10:2",
+            "a.yaml:9",
+            "a.yaml:10:1",
+            "c.yaml",
+        ]
+        .iter()
+        .map(|l| InputProblem {
+            location: l.to_string(),
+            message: String::new(),
+        })
+        .collect();
+        sort_problems(&mut p);
+        let order: Vec<&str> = p.iter().map(|e| e.location.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "a.yaml:9",
+                "a.yaml:10:1",
+                "a.yaml:10:2",
+                "b.yaml:3",
+                "c.yaml"
+            ]
+        );
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PsaArgs {
     #[command(subcommand)]
@@ -230,8 +264,36 @@ fn load(input: &InputArgs) -> anyhow::Result<(Vec<SourceFile>, Vec<InputError>)>
     ))
 }
 
-fn report_errors(errors: &[InputProblem]) {
-    for e in errors {
+/// Order problems by file, then line, then column, so each file's read in order.
+fn sort_problems(errors: &mut [InputProblem]) {
+    fn key(location: &str) -> (&str, usize, usize) {
+        // `path`, `path:line` or `path:line:column`.
+        let mut nums: Vec<usize> = Vec::new();
+        let mut rest = location;
+        while nums.len() < 2 {
+            match rest
+                .rsplit_once(':')
+                .and_then(|(h, t)| Some((h, t.parse().ok()?)))
+            {
+                Some((head, n)) => {
+                    nums.insert(0, n);
+                    rest = head;
+                }
+                None => break,
+            }
+        }
+        (
+            rest,
+            nums.first().copied().unwrap_or(0),
+            nums.get(1).copied().unwrap_or(0),
+        )
+    }
+    errors.sort_by(|a, b| key(&a.location).cmp(&key(&b.location)));
+}
+
+fn report_errors(errors: &mut [InputProblem]) {
+    sort_problems(errors);
+    for e in errors.iter() {
         eprintln!("error: {}: {}", e.location, e.message);
     }
 }
@@ -312,7 +374,7 @@ fn check(g: &GlobalArgs, args: CheckArgs) -> anyhow::Result<i32> {
             Outcome::Problem(p) => errors.push(p),
         }
     }
-    report_errors(&errors);
+    report_errors(&mut errors);
     let had_errors = !errors.is_empty();
     let report = PsaReport::new(results, skipped, errors, g.verbose > 0);
     let code = emit(g, &report)?;
@@ -351,14 +413,12 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
                     continue;
                 }
             };
-            // Validate the document's shape with the reader's rules.
-            if let Err(e) = manifest::unpack(value.clone(), &file.display, line) {
-                errors.push(InputProblem {
-                    location: e.location,
-                    message: e.message,
-                });
-                continue;
-            }
+            // Report what the reader refuses in this document; patch the rest.
+            let (_, problems_here) = manifest::unpack(value.clone(), &file.display, line);
+            errors.extend(problems_here.into_iter().map(|e| InputProblem {
+                location: e.location,
+                message: e.message,
+            }));
             let mut doc_changed = false;
             for_each_object_mut(&mut value, &mut |obj: &mut Value| {
                 let o = Object {
@@ -437,7 +497,13 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
         crate::commands::write_text(g, &stream)?;
     }
 
-    report_errors(&errors);
+    if results.is_empty() && skipped.is_empty() && errors.is_empty() {
+        bail!(
+            "no Kubernetes objects found in {}",
+            args.input.paths().join(", ")
+        );
+    }
+    report_errors(&mut errors);
     let had_errors = !errors.is_empty();
     let report = PsaReport::new(results, skipped, errors, g.verbose > 0);
     // The manifests own stdout; the remaining findings go to stderr as a table.
@@ -457,7 +523,7 @@ fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
     Ok(report::exit_code(&report, g.fail_on))
 }
 
-/// Visit the object of a document, or each item of a List.
+/// Visit the object of a document, or each item of a List, that the reader accepts.
 fn for_each_object_mut(doc: &mut Value, f: &mut dyn FnMut(&mut Value)) {
     let is_list = doc
         .get("kind")
@@ -470,8 +536,16 @@ fn for_each_object_mut(doc: &mut Value, f: &mut dyn FnMut(&mut Value)) {
                 for_each_object_mut(item, f);
             }
         }
-    } else if doc.is_object() {
-        f(doc);
+    } else {
+        // Only objects the reader accepts (it reported the others).
+        let named = |k: &str| {
+            doc.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        };
+        if named("kind") && named("apiVersion") {
+            f(doc);
+        }
     }
 }
 

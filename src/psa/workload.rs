@@ -97,7 +97,7 @@ pub fn extract(kind: WorkloadKind, object: &Value) -> Result<Option<PodTemplate>
             return Ok(None);
         }
         return Err(TemplateError {
-            message: format!("{kind} has no {}", dotted(pointer)),
+            message: format!("missing {}", dotted(pointer)),
         });
     };
     if holder.is_null() && kind == WorkloadKind::ReplicationController {
@@ -124,7 +124,7 @@ pub fn extract(kind: WorkloadKind, object: &Value) -> Result<Option<PodTemplate>
     let spec: PodSpec = match holder.get("spec") {
         None | Some(Value::Null) => {
             return Err(TemplateError {
-                message: format!("{kind} has no {spec_path}"),
+                message: format!("missing {spec_path}"),
             });
         }
         Some(s) => typed(s, &spec_path)?,
@@ -383,7 +383,7 @@ mod tests {
         let dep = json!({"kind": "Deployment", "spec": {}});
         assert_eq!(
             extract(WorkloadKind::Deployment, &dep).unwrap_err().message,
-            "Deployment has no spec.template"
+            "missing spec.template"
         );
         let rc = json!({"kind": "ReplicationController", "spec": {}});
         assert!(
