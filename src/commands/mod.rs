@@ -3,6 +3,7 @@
 
 pub mod completion;
 pub mod psa;
+pub mod rules;
 pub mod version;
 
 use std::fs::File;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
         Command::Psa(args) => psa::run(g, args),
+        Command::Rules(args) => rules::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
         Command::Complete(args) => completion::run_complete(args),

@@ -5,6 +5,7 @@
 
 mod junit;
 pub mod psa;
+pub mod rules;
 mod sarif;
 
 use std::io::{self, Write};

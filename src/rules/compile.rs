@@ -1120,8 +1120,12 @@ pub(crate) fn compile(
         if !c.unresolved.is_empty() {
             let shown: Vec<&str> = c.unresolved.iter().take(3).map(String::as_str).collect();
             let more = c.unresolved.len().saturating_sub(shown.len());
+            let why = match options.resolver {
+                HostResolver::Disabled => "were not resolved (host name resolution is off)",
+                _ => "did not resolve",
+            };
             c.notes.push(format!(
-                "{} host name(s) did not resolve ({}{}); checks against them match nothing",
+                "{} host name(s) {why} ({}{}); checks against them match nothing",
                 c.unresolved.len(),
                 shown.join(", "),
                 if more > 0 {
