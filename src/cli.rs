@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Pod Security Standards checks, identical in verdict and message to the API server
     Psa(commands::psa::PsaArgs),
+    /// CIS Kubernetes Benchmark checks on a node, natively (no shell), with honest states
+    Cis(commands::cis::CisArgs),
     /// Print the plugin's version
     Version(commands::version::VersionArgs),
     /// Shell completion scripts (bash, zsh, fish) and the kubectl completion helper

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and a `run` that gathers input, calls an
 //! engine and hands a typed report to `report`. Thin glue only.
 
+pub mod cis;
 pub mod completion;
 pub mod psa;
 pub mod version;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
         Command::Psa(args) => psa::run(g, args),
+        Command::Cis(args) => cis::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
         Command::Complete(args) => completion::run_complete(args),

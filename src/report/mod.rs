@@ -3,6 +3,7 @@
 //! terminal and never with `--no-color`), a wide table, JSON, YAML, SARIF 2.1.0 or JUnit
 //! XML. Commands never format output themselves.
 
+pub mod cis;
 mod junit;
 pub mod psa;
 mod sarif;
@@ -24,6 +25,10 @@ pub enum Format {
     Yaml,
     Sarif,
     Junit,
+    /// kube-bench's `--json` shape (only `cis run`)
+    #[value(name = "kube-bench-json")]
+    #[serde(rename = "kube-bench-json")]
+    KubeBenchJson,
 }
 
 /// Finding severities, ordered; `--fail-on` compares against them.
@@ -222,6 +227,10 @@ pub trait Report: Serialize {
     fn severities(&self) -> Vec<Severity> {
         self.findings().results.iter().map(|f| f.severity).collect()
     }
+    /// kube-bench's JSON document, for reports that have one (`-o kube-bench-json`).
+    fn kube_bench_json(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Rendering settings from the global flags.
@@ -238,6 +247,8 @@ pub enum RenderError {
     Io(#[from] io::Error),
     #[error("serializing output: {0}")]
     Serialize(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Render `report` to `out` in the requested format.
@@ -273,6 +284,16 @@ pub fn render<R: Report>(
             writeln!(out)?;
         }
         Format::Junit => junit::write(&report.cases(), out)?,
+        Format::KubeBenchJson => {
+            let doc = report.kube_bench_json().ok_or_else(|| {
+                RenderError::Unsupported(
+                    "-o kube-bench-json is only available for `cis run`; use -o json".into(),
+                )
+            })?;
+            serde_json::to_writer_pretty(&mut *out, &doc)
+                .map_err(|e| RenderError::Serialize(e.to_string()))?;
+            writeln!(out)?;
+        }
     }
     out.flush()?;
     Ok(())
