@@ -144,6 +144,9 @@ pub fn evaluate(benchmark: &Benchmark, facts: &NodeFacts, sel: &Selection) -> Ve
                 results.push(r);
             }
         }
+        if results.is_empty() && !sel.checks.is_empty() {
+            continue;
+        }
         out.push(SectionResult {
             id: s.id.clone(),
             title: s.title.clone(),

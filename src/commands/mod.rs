@@ -27,6 +27,9 @@ pub mod exit {
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
+    if g.output == report::Format::KubeBenchJson && !matches!(cli.command, Command::Cis(_)) {
+        anyhow::bail!("-o kube-bench-json is only available for `cis run`; use -o json");
+    }
     match cli.command {
         Command::Psa(args) => psa::run(g, args),
         Command::Cis(args) => cis::run(g, args),
