@@ -6,13 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::CisError;
-use super::profile::{Op, first_line};
+use super::eval::{CheckResult, SectionResult, Selection, State, compare, op_phrase};
+use super::facts::NodeFacts;
+use super::profile::{CheckSeverity, Component, Op, Target, first_line};
 
 /// A kube-bench controls file (one target).
 #[derive(Debug, Clone, Deserialize)]
@@ -310,15 +314,427 @@ pub fn load(cfg: &Path, benchmark: &str) -> Result<KbBenchmark, CisError> {
     })
 }
 
-/// Run a kube-bench benchmark in compatibility mode.
+/// kube-bench's component names for ours.
+fn our_component(name: &str) -> Option<Component> {
+    Some(match name {
+        "apiserver" => Component::Apiserver,
+        "controllermanager" => Component::ControllerManager,
+        "scheduler" => Component::Scheduler,
+        "etcd" => Component::Etcd,
+        "kubelet" => Component::Kubelet,
+        "proxy" => Component::Proxy,
+        _ => return None,
+    })
+}
+
+/// The `$<component><ext>` values for one target, as kube-bench computes them: the
+/// running binary among `bins`, else the first existing path of each list, else the
+/// `default*` value, else the component name. Paths are inside `root`.
+pub fn substitutions(
+    kb: &KbBenchmark,
+    target: &str,
+    facts: &NodeFacts,
+    root: &Path,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(comps) = kb.components.get(target) else {
+        return out;
+    };
+    let in_root = |p: &str| -> String {
+        if root == Path::new("/") {
+            p.to_string()
+        } else {
+            format!("{}{}", root.display(), p)
+        }
+    };
+    for (name, c) in comps {
+        let running = our_component(name)
+            .and_then(|oc| facts.components.get(&oc))
+            .map(|cf| cf.argv.join(" "));
+        let bin = c
+            .bins
+            .iter()
+            .find(|b| {
+                running.as_deref().is_some_and(|cmd| {
+                    regex::Regex::new(&format!(r"^(\S*/)*{}", regex::escape(b)))
+                        .is_ok_and(|r| r.is_match(cmd))
+                })
+            })
+            .or(c.bins.first())
+            .cloned()
+            .unwrap_or_else(|| name.clone());
+        let bin = if bin.contains(' ') {
+            format!("'{bin}'")
+        } else {
+            bin
+        };
+        out.push((format!("${name}bin"), bin));
+        let pick = |list: &[String], default: &Option<String>| -> String {
+            list.iter()
+                .find(|p| root.join(p.trim_start_matches('/')).exists())
+                .map(|p| in_root(p))
+                .or_else(|| default.as_deref().map(in_root))
+                .unwrap_or_else(|| name.clone())
+        };
+        out.push((format!("${name}conf"), pick(&c.confs, &c.defaultconf)));
+        out.push((format!("${name}svc"), pick(&c.svc, &c.defaultsvc)));
+        out.push((
+            format!("${name}kubeconfig"),
+            pick(&c.kubeconfig, &c.defaultkubeconfig),
+        ));
+        out.push((format!("${name}cafile"), pick(&c.cafile, &c.defaultcafile)));
+        out.push((
+            format!("${name}datadir"),
+            pick(&c.datadirs, &c.defaultdatadir),
+        ));
+    }
+    // Longest names first, so `$kubeletkubeconfig` is not cut by a shorter variable.
+    out.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// With a root other than `/`, scripts are pointed into it: absolute node paths are
+/// prefixed, and `ps` is emulated over `<root>/proc` (a fixture tree has processes only
+/// as files). On `/` the scripts run exactly as kube-bench runs them.
+const PS_EMULATION: &str = r#"ps() {
+  _n=
+  while [ $# -gt 0 ]; do
+    case "$1" in -fC|-C) _n="$2"; shift ;; -o) shift ;; esac
+    shift
+  done
+  for _d in "$SECMON_ROOT"/proc/[0-9]*; do
+    [ -f "$_d/cmdline" ] || continue
+    _c=$(tr '\000' ' ' < "$_d/cmdline")
+    _a=${_c%% *}
+    if [ -n "$_n" ] && [ "${_a##*/}" != "$_n" ]; then continue; fi
+    echo "root ${_d##*/} 1 0 00:00 ? 00:00:00 $_c"
+  done
+}
+"#;
+
+const NODE_PATHS: &[&str] = &[
+    "/etc/kubernetes/",
+    "/var/lib/cni/",
+    "/var/lib/etcd",
+    "/var/lib/kubelet/",
+    "/etc/systemd/",
+    "/lib/systemd/",
+    "/etc/cni/",
+];
+
+/// The script as it will run: root rewrites (if any), then variable substitution.
+pub fn prepare(script: &str, subs: &[(String, String)], root: &Path) -> String {
+    let mut s = script.trim().to_string();
+    if root != Path::new("/") {
+        s = s.replace("/bin/ps ", "ps ");
+        for p in NODE_PATHS {
+            s = s.replace(&format!(" {p}"), &format!(" $SECMON_ROOT{p}"));
+            s = s.replace(&format!("\"{p}"), &format!("\"$SECMON_ROOT{p}"));
+            s = s.replace(&format!("={p}"), &format!("=$SECMON_ROOT{p}"));
+        }
+    }
+    for (k, v) in subs {
+        s = s.replace(k, v);
+    }
+    s
+}
+
+/// Run a script through `/bin/sh` (on stdin, as kube-bench does); stdout and stderr
+/// together. `Err` carries the output too, for the reason text.
+pub fn run_script(script: &str, root: &Path) -> Result<String, (String, String)> {
+    if script.trim().is_empty() {
+        return Ok(String::new());
+    }
+    let mut full = String::from("exec 2>&1\n");
+    if root != Path::new("/") {
+        full.push_str(PS_EMULATION);
+    }
+    full.push_str(script);
+    full.push('\n');
+    let child = Command::new("/bin/sh")
+        .env("SECMON_ROOT", root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Err((String::new(), format!("cannot start /bin/sh: {e}"))),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(full.as_bytes());
+    }
+    match child.wait_with_output() {
+        Err(e) => Err((String::new(), format!("/bin/sh failed: {e}"))),
+        Ok(o) => {
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            match o.status.code() {
+                Some(0) => Ok(out),
+                Some(c) => Err((out, format!("exit status {c}"))),
+                None => Err((out, "killed by a signal".into())),
+            }
+        }
+    }
+}
+
+/// kube-bench's flag lookup: substring test, then the leftmost
+/// `(<flag>)(=|: *)*([^\s]*)` (the flag is not escaped, as there).
+pub fn flag_value(output: &str, flag: &str) -> Option<String> {
+    if flag.is_empty() || !output.contains(flag) {
+        return None;
+    }
+    let re = regex::Regex::new(&format!(r"({flag})(=|: *)*([^\s]*)")).ok()?;
+    let caps = re.captures(output)?;
+    let v = caps.get(3).map_or("", |m| m.as_str());
+    Some(if !v.is_empty() {
+        v.to_string()
+    } else if flag.starts_with("--") {
+        "true".to_string()
+    } else {
+        flag.to_string()
+    })
+}
+
+/// The subset of client-go JSONPath kube-bench's profiles use: `{.a.b.c}` and
+/// `{range .list[:]}{}{','}{end}`.
+pub fn json_path(doc: &Value, path: &str) -> Option<String> {
+    let p = path.trim();
+    if let Some(rest) = p.strip_prefix("{range .") {
+        let key = rest.split('[').next()?;
+        let list = super::eval::config_value(doc, key)?;
+        let sep = if p.contains("{','}") { "," } else { "" };
+        let out: String = list.split(',').map(|x| format!("{x}{sep}")).collect();
+        return (!out.is_empty()).then_some(out);
+    }
+    let key = p.strip_prefix("{.")?.strip_suffix('}')?;
+    super::eval::config_value(doc, key)
+}
+
+fn parse_doc(text: &str) -> Option<Value> {
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_saphyr::from_str::<Value>(text).ok())
+}
+
+struct ItemEnv<'a> {
+    audit: &'a str,
+    config: Option<&'a Value>,
+    env: &'a str,
+}
+
+fn item_passes(i: &KbItem, out: &ItemEnv) -> bool {
+    let mut found = flag_value(out.audit, &i.flag);
+    if found.is_none()
+        && !i.path.is_empty()
+        && let Some(doc) = out.config
+    {
+        found = json_path(doc, &i.path);
+    }
+    if found.is_none() && !i.env.is_empty() {
+        found = regex::Regex::new(&format!("{}=.*", regex::escape(&i.env)))
+            .ok()
+            .and_then(|r| r.find(out.env))
+            .map(|m| m.as_str()[i.env.len() + 1..].to_string());
+    }
+    match (i.set.unwrap_or(true), found) {
+        (false, f) => f.is_none(),
+        (true, None) => false,
+        (true, Some(v)) => match &i.compare {
+            None => true,
+            Some(c) => kb_op(&c.op).is_some_and(|op| compare(op, &v, &c.value)),
+        },
+    }
+}
+
+fn item_expected(i: &KbItem) -> String {
+    let name = if !i.flag.is_empty() {
+        &i.flag
+    } else if !i.path.is_empty() {
+        &i.path
+    } else {
+        &i.env
+    };
+    match (i.set.unwrap_or(true), &i.compare) {
+        (false, _) => format!("'{name}' is not present"),
+        (true, None) => format!("'{name}' is present"),
+        (true, Some(c)) => match kb_op(&c.op) {
+            Some(op) => format!("'{name}' {}", op_phrase(op, &c.value)),
+            None => String::new(),
+        },
+    }
+}
+
+/// One kube-bench check on this node, with kube-bench's state machine.
+fn run_check(
+    ch: &KbCheck,
+    group_skip: bool,
+    skipped: bool,
+    subs: &[(String, String)],
+    facts: &NodeFacts,
+    root: &Path,
+) -> CheckResult {
+    let mut r = CheckResult {
+        id: ch.id.clone(),
+        title: ch.text.clone(),
+        group: String::new(),
+        group_title: String::new(),
+        component: None,
+        automated: ch.scored,
+        state: State::Info,
+        severity: CheckSeverity::Medium,
+        observed: None,
+        expected: String::new(),
+        source: Some("kube-bench audit via /bin/sh".into()),
+        reason: None,
+        evidence: Vec::new(),
+        remediation: prepare(&ch.remediation, subs, Path::new("/")),
+    };
+    let not_pass = if ch.scored { State::Fail } else { State::Warn };
+    if skipped || group_skip || ch.kind == "skip" {
+        r.reason = Some("skipped".into());
+        return r;
+    }
+    if ch.kind == "manual" {
+        r.state = State::Warn;
+        r.reason = Some("manual check".into());
+        return r;
+    }
+    let Some(tests) = &ch.tests else {
+        r.state = State::Warn;
+        r.reason = Some("no tests".into());
+        return r;
+    };
+    if tests.test_items.is_empty() {
+        r.state = not_pass;
+        r.reason = Some("no test items".into());
+        return r;
+    }
+    // audit_env: as kube-bench generates it, the component's /proc/<pid>/environ.
+    let mut env_script = prepare(&ch.audit_env, subs, root);
+    if env_script.is_empty() && tests.test_items.iter().any(|i| !i.env.is_empty()) {
+        let pid = [Component::Etcd, Component::Apiserver, Component::Kubelet]
+            .iter()
+            .find_map(|c| facts.components.get(c).map(|cf| cf.pid));
+        if let Some(pid) = pid {
+            env_script = format!("tr '\\000' '\\n' < \"$SECMON_ROOT/proc/{pid}/environ\"");
+        }
+    }
+    let fail = |mut r: CheckResult, why: String| {
+        r.state = not_pass;
+        r.reason = Some(why);
+        r
+    };
+    let env_out = match run_script(&env_script, root) {
+        Ok(o) => o,
+        Err((_, e)) => return fail(r, format!("audit_env failed: {e}")),
+    };
+    let audit = prepare(&ch.audit, subs, root);
+    let audit_out = match run_script(&audit, root) {
+        Ok(o) => o,
+        Err((o, e)) => {
+            r.observed = Some(o.trim().to_string());
+            return fail(r, format!("audit failed: {e}"));
+        }
+    };
+    let config_out = match run_script(&prepare(&ch.audit_config, subs, root), root) {
+        Ok(o) => o,
+        Err((o, e))
+            if (e.contains("127") || o.contains("No such file or directory"))
+                && (!audit_out.is_empty() || !env_out.is_empty()) =>
+        {
+            String::new()
+        }
+        Err((_, e)) => return fail(r, format!("audit_config failed: {e}")),
+    };
+    let doc = if config_out.trim().is_empty() {
+        None
+    } else {
+        parse_doc(&config_out)
+    };
+    let or = tests.bin_op == "or";
+    let judge = |audit: &str| {
+        let env = ItemEnv {
+            audit,
+            config: doc.as_ref(),
+            env: &env_out,
+        };
+        let mut results = tests.test_items.iter().map(|i| item_passes(i, &env));
+        if or {
+            results.any(|x| x)
+        } else {
+            results.all(|x| x)
+        }
+    };
+    let passed = if ch.use_multiple_values {
+        let lines: Vec<&str> = audit_out
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        !lines.is_empty() && lines.iter().all(|l| judge(l))
+    } else {
+        judge(&audit_out)
+    };
+    r.expected = tests
+        .test_items
+        .iter()
+        .map(item_expected)
+        .collect::<Vec<_>>()
+        .join(if or { " OR " } else { " AND " });
+    r.observed = Some(audit_out.trim().to_string());
+    r.state = if passed { State::Pass } else { not_pass };
+    r
+}
+
+/// Run a kube-bench benchmark in compatibility mode on the node under `facts.root`.
 pub fn run(
-    _kb: &KbBenchmark,
-    _facts: &super::facts::NodeFacts,
-    _sel: &super::eval::Selection,
-) -> Result<Vec<super::eval::SectionResult>, CisError> {
-    Err(CisError::Usage(
-        "compatibility mode is not available in this build".into(),
-    ))
+    kb: &KbBenchmark,
+    facts: &NodeFacts,
+    sel: &Selection,
+) -> Result<Vec<SectionResult>, CisError> {
+    let root = PathBuf::from(&facts.root);
+    let mut targets: Vec<(Target, &KbControls, &str)> = kb
+        .targets
+        .iter()
+        .filter_map(|(name, c)| Target::parse(name).map(|t| (t, c, name.as_str())))
+        .collect();
+    targets.sort_by_key(|(t, _, _)| *t);
+    let mut out = Vec::new();
+    for (target, controls, name) in targets {
+        if !sel.wants_target(target) {
+            continue;
+        }
+        let subs = substitutions(kb, name, facts, &root);
+        let mut results = Vec::new();
+        for g in &controls.groups {
+            for ch in &g.checks {
+                if !sel.wants(&ch.id, &g.id) {
+                    continue;
+                }
+                let mut r = run_check(
+                    ch,
+                    g.kind == "skip",
+                    sel.skips(&ch.id, &g.id),
+                    &subs,
+                    facts,
+                    &root,
+                );
+                r.group = g.id.clone();
+                r.group_title = g.text.clone();
+                results.push(r);
+            }
+        }
+        if results.is_empty() && !sel.checks.is_empty() {
+            continue;
+        }
+        out.push(SectionResult {
+            id: controls.id.clone(),
+            title: controls.text.clone(),
+            target,
+            results,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -338,6 +754,46 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(cmp.value, "false");
+    }
+
+    #[test]
+    fn kube_bench_value_extraction() {
+        let ps = "root 1 kube-apiserver --etcd-servers=x --profiling=false --anonymous-auth";
+        assert_eq!(flag_value(ps, "--profiling").as_deref(), Some("false"));
+        assert_eq!(flag_value(ps, "--anonymous-auth").as_deref(), Some("true"));
+        assert_eq!(
+            flag_value("root:root", "root:root").as_deref(),
+            Some("root:root")
+        );
+        assert_eq!(
+            flag_value("permissions=644", "permissions").as_deref(),
+            Some("644")
+        );
+        assert_eq!(flag_value(ps, "--etcd-cafile"), None);
+        // Substring semantics, as kube-bench: `--etcd` is found inside `--etcd-servers`.
+        assert_eq!(flag_value(ps, "--etcd").as_deref(), Some("-servers=x"));
+        let doc = serde_json::json!({"a": {"b": false}, "l": ["X", "Y"]});
+        assert_eq!(json_path(&doc, "{.a.b}").as_deref(), Some("false"));
+        assert_eq!(
+            json_path(&doc, "{range .l[:]}{}{','}{end}").as_deref(),
+            Some("X,Y,")
+        );
+        assert_eq!(json_path(&doc, "{.z}"), None);
+    }
+
+    #[test]
+    fn scripts_run_through_sh_with_root_rewrites() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc/kubernetes")).unwrap();
+        std::fs::write(d.path().join("etc/kubernetes/admin.conf"), "x").unwrap();
+        let s = prepare(
+            "cat /etc/kubernetes/admin.conf; echo $apiserverbin",
+            &[("$apiserverbin".into(), "kube-apiserver".into())],
+            d.path(),
+        );
+        assert_eq!(run_script(&s, d.path()).unwrap(), "xkube-apiserver\n");
+        let e = run_script("echo out; exit 3", d.path()).unwrap_err();
+        assert_eq!(e, ("out\n".to_string(), "exit status 3".to_string()));
     }
 
     #[test]

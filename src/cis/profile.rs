@@ -104,15 +104,18 @@ pub enum Target {
     Controlplane,
     Node,
     Policies,
+    /// Managed-service checks of the EKS/GKE/AKS/ACK kube-bench profiles.
+    Managedservices,
 }
 
 impl Target {
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Master,
         Target::Etcd,
         Target::Controlplane,
         Target::Node,
         Target::Policies,
+        Target::Managedservices,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +125,7 @@ impl Target {
             Target::Controlplane => "controlplane",
             Target::Node => "node",
             Target::Policies => "policies",
+            Target::Managedservices => "managedservices",
         }
     }
 
