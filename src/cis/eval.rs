@@ -436,12 +436,7 @@ fn evaluate_item(
     let expected = expected_text(&name, i);
     match lookup(i, cf) {
         Found::Error(m) => one(Verdict::Error, m, expected, String::new()),
-        Found::NotSet if !i.set => one(
-            Verdict::Pass,
-            "(not set)".into(),
-            expected,
-            "nowhere".into(),
-        ),
+        Found::NotSet if !i.set => one(Verdict::Pass, "(not set)".into(), expected, String::new()),
         Found::NotSet => one(
             Verdict::Fail,
             "(not set)".into(),

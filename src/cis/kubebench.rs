@@ -140,10 +140,15 @@ fn raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     String::deserialize(d)
 }
 
+fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_lowercase()
+}
+
 fn read(path: &Path) -> Result<String, CisError> {
     fs::read_to_string(path).map_err(|e| CisError::Profile {
         file: path.display().to_string(),
-        message: format!("cannot read: {e}"),
+        message: format!("cannot read: {}", io_text(&e)),
     })
 }
 
@@ -151,7 +156,7 @@ fn read(path: &Path) -> Result<String, CisError> {
 pub fn benchmarks(cfg: &Path) -> Result<Vec<String>, CisError> {
     let rd = fs::read_dir(cfg).map_err(|e| CisError::Profile {
         file: cfg.display().to_string(),
-        message: format!("cannot read the profile directory: {e}"),
+        message: format!("cannot read the profile directory: {}", io_text(&e)),
     })?;
     let mut out: Vec<String> = rd
         .filter_map(|e| e.ok())
@@ -288,7 +293,7 @@ pub fn load(cfg: &Path, benchmark: &str) -> Result<KbBenchmark, CisError> {
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .map_err(|e| CisError::Profile {
             file: dir.display().to_string(),
-            message: format!("cannot read: {e}"),
+            message: format!("cannot read: {}", io_text(&e)),
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {

@@ -97,6 +97,17 @@ fn selection(a: &RunArgs) -> anyhow::Result<Selection> {
     })
 }
 
+/// `--check` that matches nothing is a typo, not a clean run.
+fn nothing_selected(sel: &Selection, sections: &[eval::SectionResult]) -> anyhow::Result<()> {
+    if !sel.checks.is_empty() && sections.iter().all(|s| s.results.is_empty()) {
+        bail!(
+            "no check matches --check {} in the selected targets; ids look like 1.2.1, groups like 4.2, prefixes like 4.2.*",
+            sel.checks.join(",")
+        );
+    }
+    Ok(())
+}
+
 fn options(a: &RunArgs) -> Options {
     Options {
         max_file_bytes: a.max_file_size.saturating_mul(1024 * 1024),
@@ -170,6 +181,7 @@ pub fn scan(a: &RunArgs) -> anyhow::Result<CisReport> {
     let facts = collect::collect(&a.root, &refs, &options(a))?;
     let (benchmark, source, detected) = choose(&a.benchmark, &facts)?;
     let sections = eval::evaluate(&benchmark, &facts, &sel);
+    nothing_selected(&sel, &sections)?;
     Ok(CisReport::new(
         facts.node.clone(),
         facts.root.clone(),
@@ -189,15 +201,19 @@ pub fn run_compat(a: &RunArgs) -> anyhow::Result<CisReport> {
         bail!("--profile-dir is required for compatibility mode");
     };
     if a.benchmark == "auto" {
-        bail!(
-            "--profile-dir needs --benchmark NAME (one of: {})",
-            kubebench::benchmarks(dir)?.join(", ")
-        );
+        match kubebench::benchmarks(dir) {
+            Ok(names) => bail!(
+                "--profile-dir needs --benchmark NAME (one of: {})",
+                names.join(", ")
+            ),
+            Err(e) => bail!("--profile-dir needs --benchmark NAME; and {e}"),
+        }
     }
     let sel = selection(a)?;
     let kb = kubebench::load(dir, &a.benchmark)?;
     let facts = collect::collect(&a.root, &BTreeSet::new(), &options(a))?;
     let sections = kubebench::run(&kb, &facts, &sel)?;
+    nothing_selected(&sel, &sections)?;
     Ok(CisReport::new(
         facts.node.clone(),
         facts.root.clone(),
