@@ -400,3 +400,21 @@ fn kube_bench_compat_agrees_with_native_except_listed_differences() {
         "listed differences that did not occur: {stale:?}"
     );
 }
+
+#[test]
+fn cis_1_11_compat_agrees_on_the_hardened_node_except_discovery() {
+    let Some(cfg) = cfg_dir() else { return };
+    let n = hardened_control_plane();
+    let mut a = args(n.root(), None);
+    a.benchmark = "cis-1.11".into();
+    let native = scan(&a).unwrap();
+    assert_eq!(native.results().count(), 133);
+    a.profile_dir = Some(cfg);
+    let compat = run_compat(&a).unwrap();
+    let ids: Vec<String> = differences(&native, &compat)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    // The same path-discovery differences as cis-1.12 (see EXPECTED, "hardened").
+    assert_eq!(ids, ["1.1.11", "1.1.12", "4.1.3", "4.1.4"]);
+}

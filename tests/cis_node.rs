@@ -386,3 +386,37 @@ fn keep_a_fixture_for_inspection() {
     let keep = n.dir.keep();
     std::fs::rename(keep, dest).unwrap();
 }
+
+#[test]
+fn auto_picks_the_benchmark_from_the_control_plane_version() {
+    let n = hardened_control_plane();
+    for m in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        let p = format!("/etc/kubernetes/manifests/{m}.yaml");
+        let text = std::fs::read_to_string(n.path(&p)).unwrap();
+        n.file(&p, &text.replace("v1.33.2", "v1.30.4"), 0o600);
+    }
+    let r = scan(&args(n.root(), "auto")).unwrap();
+    assert_eq!(r.benchmark, "cis-1.11");
+    assert_eq!(r.detected_version.as_deref(), Some("1.30"));
+    assert_eq!(r.results().count(), 133);
+    assert_eq!(r.totals.fail, 0);
+    let p = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+    let text = std::fs::read_to_string(n.path(p)).unwrap();
+    for m in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        let p = format!("/etc/kubernetes/manifests/{m}.yaml");
+        n.file(&p, &text.replace("v1.30.4", "v1.27.1"), 0o600);
+    }
+    let e = scan(&args(n.root(), "auto")).unwrap_err().to_string();
+    assert!(
+        e.contains("Kubernetes 1.27") && e.contains("pass --benchmark"),
+        "{e}"
+    );
+}

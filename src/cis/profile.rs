@@ -418,32 +418,60 @@ type Shipped = (
     &'static [(&'static str, &'static str)],
 );
 
-const SHIPPED: &[Shipped] = &[(
-    "cis-1.12",
-    &["1.32", "1.33", "1.34"],
-    &[
-        (
-            "master.yaml",
-            include_str!("../../benchmarks/cis/cis-1.12/master.yaml"),
-        ),
-        (
-            "etcd.yaml",
-            include_str!("../../benchmarks/cis/cis-1.12/etcd.yaml"),
-        ),
-        (
-            "controlplane.yaml",
-            include_str!("../../benchmarks/cis/cis-1.12/controlplane.yaml"),
-        ),
-        (
-            "node.yaml",
-            include_str!("../../benchmarks/cis/cis-1.12/node.yaml"),
-        ),
-        (
-            "policies.yaml",
-            include_str!("../../benchmarks/cis/cis-1.12/policies.yaml"),
-        ),
-    ],
-)];
+const SHIPPED: &[Shipped] = &[
+    (
+        "cis-1.12",
+        &["1.32", "1.33", "1.34"],
+        &[
+            (
+                "master.yaml",
+                include_str!("../../benchmarks/cis/cis-1.12/master.yaml"),
+            ),
+            (
+                "etcd.yaml",
+                include_str!("../../benchmarks/cis/cis-1.12/etcd.yaml"),
+            ),
+            (
+                "controlplane.yaml",
+                include_str!("../../benchmarks/cis/cis-1.12/controlplane.yaml"),
+            ),
+            (
+                "node.yaml",
+                include_str!("../../benchmarks/cis/cis-1.12/node.yaml"),
+            ),
+            (
+                "policies.yaml",
+                include_str!("../../benchmarks/cis/cis-1.12/policies.yaml"),
+            ),
+        ],
+    ),
+    (
+        "cis-1.11",
+        &["1.29", "1.30", "1.31"],
+        &[
+            (
+                "master.yaml",
+                include_str!("../../benchmarks/cis/cis-1.11/master.yaml"),
+            ),
+            (
+                "etcd.yaml",
+                include_str!("../../benchmarks/cis/cis-1.11/etcd.yaml"),
+            ),
+            (
+                "controlplane.yaml",
+                include_str!("../../benchmarks/cis/cis-1.11/controlplane.yaml"),
+            ),
+            (
+                "node.yaml",
+                include_str!("../../benchmarks/cis/cis-1.11/node.yaml"),
+            ),
+            (
+                "policies.yaml",
+                include_str!("../../benchmarks/cis/cis-1.11/policies.yaml"),
+            ),
+        ],
+    ),
+];
 
 /// Names of the shipped benchmarks.
 pub fn shipped() -> Vec<&'static str> {
@@ -589,6 +617,9 @@ mod tests {
         assert_eq!(b.sections.len(), 5);
         assert_eq!(b.checks().count(), 131);
         assert_eq!(for_kubernetes("1.33"), Some("cis-1.12"));
+        let b = load_shipped("cis-1.11").unwrap();
+        assert_eq!(b.checks().count(), 133);
+        assert_eq!(for_kubernetes("1.30"), Some("cis-1.11"));
         assert_eq!(for_kubernetes("1.20"), None);
         assert!(load_shipped("cis-9").is_err());
     }

@@ -170,16 +170,31 @@ fn components(facts: &NodeFacts) -> Vec<ComponentInfo> {
 /// The native scan: facts once, then the pure evaluation.
 pub fn scan(a: &RunArgs) -> anyhow::Result<CisReport> {
     let sel = selection(a)?;
-    if a.benchmark != "auto" {
-        profile::load_shipped(&a.benchmark)?;
-    }
-    // Collect what every shipped benchmark reads, so that `auto` needs one pass.
-    let mut refs = BTreeSet::new();
-    for name in profile::shipped() {
-        refs.extend(profile::load_shipped(name)?.file_refs());
-    }
+    // A named benchmark is loaded (and checked) before any node I/O; `auto` collects
+    // what every shipped benchmark reads, so that one pass over the node suffices.
+    let named = match a.benchmark.as_str() {
+        "auto" => None,
+        name => Some(profile::load_shipped(name)?),
+    };
+    let refs = match &named {
+        Some(b) => b.file_refs(),
+        None => {
+            let mut refs = BTreeSet::new();
+            for name in profile::shipped() {
+                refs.extend(profile::load_shipped(name)?.file_refs());
+            }
+            refs
+        }
+    };
     let facts = collect::collect(&a.root, &refs, &options(a))?;
-    let (benchmark, source, detected) = choose(&a.benchmark, &facts)?;
+    let (benchmark, source, detected) = match named {
+        Some(b) => (
+            b,
+            "--benchmark".to_string(),
+            facts.versions.first().map(|v| v.0.clone()),
+        ),
+        None => choose("auto", &facts)?,
+    };
     let sections = eval::evaluate(&benchmark, &facts, &sel);
     nothing_selected(&sel, &sections)?;
     Ok(CisReport::new(
