@@ -658,6 +658,127 @@ mod tests {
         assert_eq!(config_value(&doc, "a.b.c"), None);
     }
 
+    use crate::cis::argv::Args;
+    use crate::cis::facts::{ComponentFacts, ConfigLayer};
+    use crate::cis::profile::{Compare, Component};
+
+    fn item(flag: &str, config: &str, env: &str, value: &str, default: Option<&str>) -> Item {
+        Item {
+            flag: Some(flag.into()).filter(|s: &String| !s.is_empty()),
+            flag_key: None,
+            config: Some(config.into()).filter(|s: &String| !s.is_empty()),
+            env: Some(env.into()).filter(|s: &String| !s.is_empty()),
+            file: None,
+            property: None,
+            set: true,
+            compare: Some(Compare {
+                op: Op::Eq,
+                value: value.into(),
+            }),
+            default: default.map(str::to_string),
+            default_without_config: None,
+        }
+    }
+
+    fn check(i: Item) -> Check {
+        Check {
+            id: "9.9.9".into(),
+            title: "t".into(),
+            automated: true,
+            manual: false,
+            component: Some(Component::Kubelet),
+            bin_op: BinOp::And,
+            items: vec![i],
+            missing: Missing::NotApplicable,
+            severity: CheckSeverity::Medium,
+            remediation: "r".into(),
+            note: None,
+        }
+    }
+
+    /// Facts in, results out: flag beats the last drop-in, which beats the config file,
+    /// which beats the environment, which beats the documented default.
+    #[test]
+    fn precedence_is_flag_drop_in_config_env_default() {
+        let facts = |argv: &[&str], layers: Vec<(&str, Value)>, env: &[(&str, &str)]| {
+            let mut f = NodeFacts::default();
+            f.components.insert(
+                Component::Kubelet,
+                ComponentFacts {
+                    pid: 1,
+                    argv: argv.iter().map(|s| s.to_string()).collect(),
+                    args: Args::parse(argv),
+                    env: Ok(env
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()),
+                    paths: Default::default(),
+                    config: if layers.is_empty() {
+                        ConfigFacts::None
+                    } else {
+                        ConfigFacts::Layers {
+                            layers: layers
+                                .into_iter()
+                                .map(|(s, v)| ConfigLayer {
+                                    source: s.into(),
+                                    value: v,
+                                })
+                                .collect(),
+                        }
+                    },
+                },
+            );
+            f
+        };
+        let c = check(item("--x", "x", "X", "1", Some("0")));
+        let layers = || {
+            vec![
+                ("config file /c", serde_json::json!({"x": 3})),
+                ("drop-in /d/10.conf", serde_json::json!({"x": 2})),
+                ("drop-in /d/20.conf", serde_json::json!({"y": 9})),
+            ]
+        };
+        let r = evaluate_check(&c, &facts(&["--x=1"], layers(), &[("X", "4")]), false);
+        assert_eq!(
+            (r.state, r.source.as_deref()),
+            (State::Pass, Some("flag --x"))
+        );
+        let r = evaluate_check(&c, &facts(&[], layers(), &[("X", "4")]), false);
+        assert_eq!(r.state, State::Fail);
+        assert_eq!(r.observed.as_deref(), Some("2"));
+        assert_eq!(r.source.as_deref(), Some("drop-in /d/10.conf (key x)"));
+        let r = evaluate_check(&c, &facts(&[], vec![], &[("X", "4")]), false);
+        assert_eq!(r.source.as_deref(), Some("environment X"));
+        let r = evaluate_check(&c, &facts(&[], vec![], &[]), false);
+        assert_eq!(r.observed.as_deref(), Some("0"));
+        assert_eq!(
+            r.source.as_deref(),
+            Some("Kubernetes default (set nowhere)")
+        );
+        // No such component: not applicable, whatever the items say.
+        let r = evaluate_check(&c, &NodeFacts::default(), false);
+        assert_eq!(r.state, State::NotApplicable);
+        // A config file that could not be read makes a config-backed item ERROR...
+        let mut f = facts(&[], vec![], &[]);
+        if let Some(k) = f.components.get_mut(&Component::Kubelet) {
+            k.config = ConfigFacts::Error {
+                message: "/c: invalid YAML".into(),
+            };
+        }
+        let r = evaluate_check(&c, &f, false);
+        assert_eq!(
+            (r.state, r.reason.as_deref()),
+            (State::Error, Some("/c: invalid YAML"))
+        );
+        // ...unless a flag decides first.
+        if let Some(k) = f.components.get_mut(&Component::Kubelet) {
+            k.args = Args::parse(&["--x=1"]);
+        }
+        assert_eq!(evaluate_check(&c, &f, false).state, State::Pass);
+        // Skipped checks are INFO without evaluation.
+        assert_eq!(evaluate_check(&c, &f, true).state, State::Info);
+    }
+
     #[test]
     fn selection_patterns() {
         assert!(matches("4.2.*", "4.2.10", "4.2"));

@@ -469,18 +469,47 @@ pub fn run_script(script: &str, root: &Path) -> Result<String, (String, String)>
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(full.as_bytes());
     }
-    match child.wait_with_output() {
-        Err(e) => Err((String::new(), format!("/bin/sh failed: {e}"))),
-        Ok(o) => {
-            let out = String::from_utf8_lossy(&o.stdout).into_owned();
-            match o.status.code() {
-                Some(0) => Ok(out),
-                Some(c) => Err((out, format!("exit status {c}"))),
-                None => Err((out, "killed by a signal".into())),
+    // Read the output on a thread so that a hung audit can be killed after the timeout.
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+            buf
+        })
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Ok(st),
+            Ok(None) if start.elapsed() > SCRIPT_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!(
+                    "timed out after {} s (killed)",
+                    SCRIPT_TIMEOUT.as_secs()
+                ));
             }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_micros(500)),
+            Err(e) => break Err(format!("/bin/sh failed: {e}")),
         }
+    };
+    let out = reader
+        .and_then(|h| h.join().ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    match status {
+        Err(e) => Err((out, e)),
+        Ok(st) => match st.code() {
+            Some(0) => Ok(out),
+            Some(c) => Err((out, format!("exit status {c}"))),
+            None => Err((out, "killed by a signal".into())),
+        },
     }
 }
+
+/// Longest an audit script may run (kube-bench has no limit; a hung `kubectl` would
+/// hang the scan).
+const SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// kube-bench's flag lookup: substring test, then the leftmost
 /// `(<flag>)(=|: *)*([^\s]*)` (the flag is not escaped, as there).

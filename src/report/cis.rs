@@ -202,6 +202,19 @@ impl Report for CisReport {
             )),
             ..Default::default()
         };
+        for c in &self.components {
+            let from = match (&c.config_error, c.config.is_empty()) {
+                (Some(e), _) => format!("config unreadable: {e}"),
+                (None, true) => "no config file (flags, environment, defaults)".to_string(),
+                (None, false) => c.config.join(", then "),
+            };
+            head.footer
+                .push(format!("  {} (pid {}): {from}", c.component, c.pid));
+        }
+        if self.components.is_empty() {
+            head.footer
+                .push("  no Kubernetes component is running on this node".into());
+        }
         head.footer
             .extend(self.notes.iter().map(|n| format!("note: {n}")));
         tables.push(head);
