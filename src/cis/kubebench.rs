@@ -478,6 +478,8 @@ pub fn run_script(script: &str, root: &Path) -> Result<String, (String, String)>
         })
     });
     let start = std::time::Instant::now();
+    // Poll with a growing pause: short scripts are noticed within microseconds.
+    let mut pause = std::time::Duration::from_micros(20);
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break Ok(st),
@@ -489,7 +491,10 @@ pub fn run_script(script: &str, root: &Path) -> Result<String, (String, String)>
                     SCRIPT_TIMEOUT.as_secs()
                 ));
             }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_micros(500)),
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(5));
+            }
             Err(e) => break Err(format!("/bin/sh failed: {e}")),
         }
     };
