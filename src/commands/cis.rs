@@ -68,6 +68,12 @@ pub fn run(g: &GlobalArgs, args: CisArgs) -> anyhow::Result<i32> {
             } else {
                 scan(&a)?
             };
+            if report.totals.error > 0 {
+                eprintln!(
+                    "warning: {} checks could not be evaluated (ERROR); their reasons say why",
+                    report.totals.error
+                );
+            }
             emit(g, &report)
         }
     }
