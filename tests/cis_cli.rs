@@ -201,3 +201,48 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(!e.contains("panicked"), "{e}");
     }
 }
+
+#[test]
+fn kube_bench_json_maps_our_extra_states_with_reasons() {
+    let n = worker();
+    n.file("/var/lib/kubelet/config.yaml", "authentication: [\n", 0o600);
+    let root = n.root().to_str().unwrap();
+    let o = run(&[
+        "cis",
+        "run",
+        "--root",
+        root,
+        "--benchmark",
+        "cis-1.12",
+        "-o",
+        "kube-bench-json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("could not be evaluated (ERROR)"));
+    let k: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let find = |id: &str| -> Value {
+        k["Controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["tests"].as_array().cloned().unwrap_or_default())
+            .flat_map(|g| g["results"].as_array().cloned().unwrap_or_default())
+            .find(|r| r["test_number"] == id)
+            .unwrap()
+    };
+    let na = find("1.1.1");
+    assert_eq!(na["status"], "INFO");
+    assert_eq!(
+        na["reason"],
+        "not applicable: kube-apiserver is not running on this node"
+    );
+    let err = find("4.2.1");
+    assert_eq!(err["status"], "WARN");
+    assert!(
+        err["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not evaluate: /var/lib/kubelet/config.yaml: invalid YAML"),
+        "{err}"
+    );
+}
