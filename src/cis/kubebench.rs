@@ -456,8 +456,14 @@ pub fn run_script(script: &str, root: &Path) -> Result<String, (String, String)>
     }
     full.push_str(script);
     full.push('\n');
-    let child = Command::new("/bin/sh")
-        .env("SECMON_ROOT", root)
+    let mut cmd = Command::new("/bin/sh");
+    cmd.env("SECMON_ROOT", root);
+    if root != Path::new("/") {
+        // kubectl in the policy audits talks to the node tree's cluster, if any, never
+        // to whatever the scanning host's own kubeconfig points at.
+        cmd.env("KUBECONFIG", root.join("etc/kubernetes/admin.conf"));
+    }
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
