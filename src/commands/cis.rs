@@ -35,7 +35,7 @@ pub struct RunArgs {
     /// Where the node's filesystem is (its /proc, /etc, /var); in a pod, the host mount
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Benchmark to run: a shipped one (cis-1.12), or auto from the node's Kubernetes version
+    /// Benchmark to run: a shipped one (cis-1.12, cis-1.11), or auto from the node's Kubernetes version
     #[arg(long, value_name = "NAME", default_value = "auto")]
     pub benchmark: String,
     /// Sections to run (default: all): master, etcd, controlplane, node, policies
