@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Pod Security Standards checks, identical in verdict and message to the API server
     Psa(commands::psa::PsaArgs),
+    /// CIS Kubernetes Benchmark checks on a node, natively (no shell), with honest states
+    Cis(commands::cis::CisArgs),
     /// Detection rules (Falco format): validate, list, and replay recorded events
     Rules(commands::rules::RulesArgs),
     /// Print the plugin's version

@@ -1,9 +1,10 @@
 //! kubectl-secmon: Kubernetes security monitoring in one kubectl plugin.
 //!
 //! The library holds everything; the binary only parses the command line and maps errors
-//! to exit codes. Engines (`psa`, `rules`) are pure; `manifest` and `kube` do the reading;
+//! to exit codes. Engines (`psa`, `rules`, the evaluation half of `cis`) are pure; `manifest` and `kube` do the reading;
 //! `report` is the one output layer; `commands` glue them together per subcommand.
 
+pub mod cis;
 pub mod cli;
 pub mod commands;
 pub mod kube;

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and a `run` that gathers input, calls an
 //! engine and hands a typed report to `report`. Thin glue only.
 
+pub mod cis;
 pub mod completion;
 pub mod psa;
 pub mod rules;
@@ -27,8 +28,12 @@ pub mod exit {
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
+    if g.output == report::Format::KubeBenchJson && !matches!(cli.command, Command::Cis(_)) {
+        anyhow::bail!("-o kube-bench-json is only available for `cis run`; use -o json");
+    }
     match cli.command {
         Command::Psa(args) => psa::run(g, args),
+        Command::Cis(args) => cis::run(g, args),
         Command::Rules(args) => rules::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),

@@ -3,6 +3,7 @@
 //! terminal and never with `--no-color`), a wide table, JSON, YAML, SARIF 2.1.0 or JUnit
 //! XML. Commands never format output themselves.
 
+pub mod cis;
 mod junit;
 pub mod psa;
 pub mod rules;
@@ -25,6 +26,10 @@ pub enum Format {
     Yaml,
     Sarif,
     Junit,
+    /// kube-bench's `--json` shape (only `cis run`)
+    #[value(name = "kube-bench-json")]
+    #[serde(rename = "kube-bench-json")]
+    KubeBenchJson,
 }
 
 /// Finding severities, ordered; `--fail-on` compares against them.
@@ -223,6 +228,10 @@ pub trait Report: Serialize {
     fn severities(&self) -> Vec<Severity> {
         self.findings().results.iter().map(|f| f.severity).collect()
     }
+    /// kube-bench's JSON document, for reports that have one (`-o kube-bench-json`).
+    fn kube_bench_json(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Rendering settings from the global flags.
@@ -239,6 +248,8 @@ pub enum RenderError {
     Io(#[from] io::Error),
     #[error("serializing output: {0}")]
     Serialize(String),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Render `report` to `out` in the requested format.
@@ -274,6 +285,16 @@ pub fn render<R: Report>(
             writeln!(out)?;
         }
         Format::Junit => junit::write(&report.cases(), out)?,
+        Format::KubeBenchJson => {
+            let doc = report.kube_bench_json().ok_or_else(|| {
+                RenderError::Unsupported(
+                    "-o kube-bench-json is only available for `cis run`; use -o json".into(),
+                )
+            })?;
+            serde_json::to_writer_pretty(&mut *out, &doc)
+                .map_err(|e| RenderError::Serialize(e.to_string()))?;
+            writeln!(out)?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -1,0 +1,249 @@
+//! `kubectl secmon cis run`: the CIS Kubernetes Benchmark on this node (or a node tree
+//! under `--root`). Gathers node facts natively, picks the benchmark, evaluates, and
+//! hands the report to `report`. With `--profile-dir`, runs kube-bench's own profiles in
+//! compatibility mode instead.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+
+use crate::cis::collect::{self, Options};
+use crate::cis::eval::{self, Selection};
+use crate::cis::facts::{ConfigFacts, NodeFacts};
+use crate::cis::profile::{self, Benchmark, Target};
+use crate::cis::{CisError, kubebench};
+use crate::cli::GlobalArgs;
+use crate::commands::emit;
+use crate::report::cis::{CisReport, ComponentInfo};
+
+#[derive(Debug, Args)]
+pub struct CisArgs {
+    #[command(subcommand)]
+    pub command: CisCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CisCommand {
+    /// Run the benchmark on this node, or on a node tree under --root
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Where the node's filesystem is (its /proc, /etc, /var); in a pod, the host mount
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Benchmark to run: a shipped one (cis-1.12, cis-1.11), or auto from the node's Kubernetes version
+    #[arg(long, value_name = "NAME", default_value = "auto")]
+    pub benchmark: String,
+    /// Sections to run (default: all): master, etcd, controlplane, node, policies
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// Only these checks: ids, groups, or prefixes such as 4.2.*
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub check: Vec<String>,
+    /// Report these checks as INFO without evaluating them
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Run kube-bench's profiles from this cfg/ directory (compatibility mode: their
+    /// shell audits run through /bin/sh, as kube-bench does); needs --benchmark
+    #[arg(long, value_name = "DIR")]
+    pub profile_dir: Option<PathBuf>,
+    /// The node's name in the report (default: the kubelet's --hostname-override, else
+    /// the host name)
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Refuse config files larger than this many MiB
+    #[arg(long, value_name = "MIB", default_value_t = 4)]
+    pub max_file_size: u64,
+}
+
+pub fn run(g: &GlobalArgs, args: CisArgs) -> anyhow::Result<i32> {
+    match args.command {
+        CisCommand::Run(a) => {
+            let report = if a.profile_dir.is_some() {
+                run_compat(&a)?
+            } else {
+                scan(&a)?
+            };
+            if report.totals.error > 0 {
+                eprintln!(
+                    "warning: {} checks could not be evaluated (ERROR); their reasons say why",
+                    report.totals.error
+                );
+            }
+            emit(g, &report)
+        }
+    }
+}
+
+fn selection(a: &RunArgs) -> anyhow::Result<Selection> {
+    let mut targets = Vec::new();
+    for t in &a.targets {
+        let t = t.trim();
+        match Target::parse(t) {
+            Some(x) => targets.push(x),
+            None => bail!(
+                "unknown target {t:?} in --targets; use master, etcd, controlplane, node, policies"
+            ),
+        }
+    }
+    let clean = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    Ok(Selection {
+        targets,
+        checks: clean(&a.check),
+        skip: clean(&a.skip),
+    })
+}
+
+/// `--check` that matches nothing is a typo, not a clean run.
+fn nothing_selected(sel: &Selection, sections: &[eval::SectionResult]) -> anyhow::Result<()> {
+    if !sel.checks.is_empty() && sections.iter().all(|s| s.results.is_empty()) {
+        bail!(
+            "no check matches --check {} in the selected targets; ids look like 1.2.1, groups like 4.2, prefixes like 4.2.*",
+            sel.checks.join(",")
+        );
+    }
+    Ok(())
+}
+
+fn options(a: &RunArgs) -> Options {
+    Options {
+        max_file_bytes: a.max_file_size.saturating_mul(1024 * 1024),
+        node_name: a.node_name.clone(),
+    }
+}
+
+/// Choose the benchmark: named, or from the Kubernetes version the node shows.
+pub fn choose(
+    name: &str,
+    facts: &NodeFacts,
+) -> Result<(Benchmark, String, Option<String>), CisError> {
+    let detected = facts.versions.first().cloned();
+    if name != "auto" {
+        let b = profile::load_shipped(name)?;
+        return Ok((b, "--benchmark".into(), detected.map(|d| d.0)));
+    }
+    let Some((minor, from)) = detected else {
+        return Err(CisError::Usage(format!(
+            "cannot tell this node's Kubernetes version (no control-plane static pod image tag under {}); pass --benchmark, e.g. --benchmark {}",
+            facts.root,
+            profile::shipped().join(" or ")
+        )));
+    };
+    match profile::for_kubernetes(&minor) {
+        Some(n) => Ok((
+            profile::load_shipped(n)?,
+            format!("auto: Kubernetes {minor} from the {from}"),
+            Some(minor),
+        )),
+        None => Err(CisError::Usage(format!(
+            "Kubernetes {minor} (from the {from}) has no shipped benchmark; pass --benchmark (shipped: {})",
+            profile::shipped().join(", ")
+        ))),
+    }
+}
+
+fn components(facts: &NodeFacts) -> Vec<ComponentInfo> {
+    facts
+        .components
+        .iter()
+        .map(|(c, cf)| {
+            let (config, config_error) = match &cf.config {
+                ConfigFacts::None => (vec![], None),
+                ConfigFacts::Error { message } => (vec![], Some(message.clone())),
+                ConfigFacts::Layers { layers } => {
+                    (layers.iter().map(|l| l.source.clone()).collect(), None)
+                }
+            };
+            ComponentInfo {
+                component: c.process_name().to_string(),
+                pid: cf.pid,
+                config,
+                config_error,
+            }
+        })
+        .collect()
+}
+
+/// The native scan: facts once, then the pure evaluation.
+pub fn scan(a: &RunArgs) -> anyhow::Result<CisReport> {
+    let sel = selection(a)?;
+    // A named benchmark is loaded (and checked) before any node I/O; `auto` collects
+    // what every shipped benchmark reads, so that one pass over the node suffices.
+    let named = match a.benchmark.as_str() {
+        "auto" => None,
+        name => Some(profile::load_shipped(name)?),
+    };
+    let refs = match &named {
+        Some(b) => b.file_refs(),
+        None => {
+            let mut refs = BTreeSet::new();
+            for name in profile::shipped() {
+                refs.extend(profile::load_shipped(name)?.file_refs());
+            }
+            refs
+        }
+    };
+    let facts = collect::collect(&a.root, &refs, &options(a))?;
+    let (benchmark, source, detected) = match named {
+        Some(b) => (
+            b,
+            "--benchmark".to_string(),
+            facts.versions.first().map(|v| v.0.clone()),
+        ),
+        None => choose("auto", &facts)?,
+    };
+    let sections = eval::evaluate(&benchmark, &facts, &sel);
+    nothing_selected(&sel, &sections)?;
+    Ok(CisReport::new(
+        facts.node.clone(),
+        facts.root.clone(),
+        benchmark.name.clone(),
+        source,
+        detected,
+        "native",
+        components(&facts),
+        sections,
+        facts.notes.clone(),
+    ))
+}
+
+/// Compatibility mode: kube-bench's profiles and shell audits.
+pub fn run_compat(a: &RunArgs) -> anyhow::Result<CisReport> {
+    let Some(dir) = &a.profile_dir else {
+        bail!("--profile-dir is required for compatibility mode");
+    };
+    if a.benchmark == "auto" {
+        match kubebench::benchmarks(dir) {
+            Ok(names) => bail!(
+                "--profile-dir needs --benchmark NAME (one of: {})",
+                names.join(", ")
+            ),
+            Err(e) => bail!("--profile-dir needs --benchmark NAME; and {e}"),
+        }
+    }
+    let sel = selection(a)?;
+    let kb = kubebench::load(dir, &a.benchmark)?;
+    let facts = collect::collect(&a.root, &BTreeSet::new(), &options(a))?;
+    let sections = kubebench::run(&kb, &facts, &sel)?;
+    nothing_selected(&sel, &sections)?;
+    Ok(CisReport::new(
+        facts.node.clone(),
+        facts.root.clone(),
+        kb.name.clone(),
+        format!("--benchmark from {}", dir.display()),
+        facts.versions.first().map(|v| v.0.clone()),
+        "kube-bench-compat",
+        components(&facts),
+        sections,
+        facts.notes.clone(),
+    ))
+}
