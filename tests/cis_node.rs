@@ -375,18 +375,6 @@ fn selection_of_targets_checks_and_skips() {
     assert!(e.contains("unknown target"), "{e}");
 }
 
-/// Build a fixture for manual inspection: `SECMON_KEEP_NODE=/tmp/x cargo test --test cis_node keep`.
-#[test]
-fn keep_a_fixture_for_inspection() {
-    let Ok(dest) = std::env::var("SECMON_KEEP_NODE") else {
-        return;
-    };
-    let n = hardened_control_plane();
-    let _ = std::fs::remove_dir_all(&dest);
-    let keep = n.dir.keep();
-    std::fs::rename(keep, dest).unwrap();
-}
-
 #[test]
 fn auto_picks_the_benchmark_from_the_control_plane_version() {
     let n = hardened_control_plane();
