@@ -257,6 +257,7 @@ pub enum RuleStatus {
 
 /// What the command line shows about a rule.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RuleInfo {
     pub name: String,
     pub desc: String,
