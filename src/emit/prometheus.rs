@@ -260,9 +260,10 @@ pub fn prometheus_rule(o: &RuleOptions, namespace: &str, labels: &[(String, Stri
     })
 }
 
-/// A `ServiceMonitor` scraping the sensor's metrics Service (`secmon-sensor`, port `metrics`)
-/// in `namespace`. `honorLabels` keeps the sensor's own `namespace` label (the namespace of
-/// the pod an alert is about) instead of the target's.
+/// A `ServiceMonitor`, itself in `namespace`, scraping the sensor's metrics Service
+/// (`secmon-sensor`, port `metrics`) in the sensor's namespace `secmon`. `honorLabels`
+/// keeps the sensor's own `namespace` label (the namespace of the pod an alert is about)
+/// instead of the target's.
 pub fn service_monitor(namespace: &str, labels: &[(String, String)], interval: &str) -> Value {
     let mut meta = json!({ "name": m::SENSOR_NAME, "namespace": namespace });
     let mut l = Map::new();
@@ -278,7 +279,7 @@ pub fn service_monitor(namespace: &str, labels: &[(String, String)], interval: &
         "spec": {
             "jobLabel": "app.kubernetes.io/name",
             "selector": { "matchLabels": { "app.kubernetes.io/name": m::SENSOR_NAME } },
-            "namespaceSelector": { "matchNames": [namespace] },
+            "namespaceSelector": { "matchNames": [m::SENSOR_NAMESPACE] },
             "endpoints": [{
                 "port": m::METRICS_PORT_NAME,
                 "path": "/metrics",
