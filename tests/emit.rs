@@ -820,3 +820,66 @@ fn output_file_is_honoured() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     assert_eq!(v["uid"], "secmon-sensor");
 }
+
+#[test]
+fn threshold_flags_change_what_fires() {
+    if !have("promtool") {
+        return;
+    }
+    let d = tmp();
+    write(
+        d.path(),
+        "rules.yaml",
+        &ok(&[
+            "emit",
+            "prometheus-rules",
+            "--spike-threshold",
+            "60",
+            "--drop-ratio",
+            "0.2",
+            "--memory-limit",
+            "1Gi",
+        ]),
+    );
+    let job = r#"job="secmon-sensor",instance="node1:9376""#;
+    // The inputs that fire with the defaults (see the unit tests above) stay quiet here.
+    let tests = vec![
+        case(
+            "50 alerts in 10m is no spike above 60",
+            &[(
+                r#"secmon_alerts_total{rule="Drift",priority="notice",namespace="burst"}"#,
+                "0+5x20",
+            )],
+            vec![("15m", "SecmonAlertSpike", vec![])],
+        ),
+        case(
+            "9% drops is under 20%",
+            &[
+                (
+                    &format!(r#"secmon_events_total{{{job},category="process"}}"#),
+                    "0+1000x30",
+                ),
+                (
+                    &format!(r#"secmon_events_dropped_total{{{job},category="process"}}"#),
+                    "0+100x30",
+                ),
+            ],
+            vec![("12m", "SecmonEventsDropped", vec![])],
+        ),
+        case(
+            "500 MB is under 90% of 1Gi",
+            &[(
+                &format!("process_resident_memory_bytes{{{job}}}"),
+                "500000000x30",
+            )],
+            vec![("20m", "SecmonSensorMemoryHigh", vec![])],
+        ),
+    ];
+    let file = json!({ "rule_files": ["rules.yaml"], "tests": tests });
+    write(
+        d.path(),
+        "test.json",
+        &serde_json::to_string_pretty(&file).unwrap(),
+    );
+    tool(d.path(), "promtool", &["test", "rules", "test.json"]);
+}
