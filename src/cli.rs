@@ -34,6 +34,8 @@ pub enum Command {
     Cis(commands::cis::CisArgs),
     /// Detection rules (Falco format): validate, list, and replay recorded events
     Rules(commands::rules::RulesArgs),
+    /// Generate monitoring configuration: Prometheus rules, Alertmanager, audit policy, Grafana
+    Emit(commands::emit::EmitArgs),
     /// Print the plugin's version
     Version(commands::version::VersionArgs),
     /// Shell completion scripts (bash, zsh, fish) and the kubectl completion helper

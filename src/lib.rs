@@ -7,9 +7,11 @@
 pub mod cis;
 pub mod cli;
 pub mod commands;
+pub mod emit;
 pub mod kube;
 pub mod manifest;
 pub mod psa;
 pub mod report;
 pub mod rules;
 pub mod selector;
+pub mod sensor;

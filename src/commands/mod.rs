@@ -3,6 +3,7 @@
 
 pub mod cis;
 pub mod completion;
+pub mod emit;
 pub mod psa;
 pub mod rules;
 pub mod version;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Psa(args) => psa::run(g, args),
         Command::Cis(args) => cis::run(g, args),
         Command::Rules(args) => rules::run(g, args),
+        Command::Emit(args) => emit::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
         Command::Complete(args) => completion::run_complete(args),
