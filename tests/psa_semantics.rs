@@ -342,3 +342,30 @@ fn privileged_level_allows_everything() {
     );
     assert!(checks("privileged", "latest", &p).is_empty());
 }
+
+/// Messages recorded from a real kube-apiserver v1.36.3 (server-side dry-run into labelled
+/// namespaces; see docs/spikes/apiserver): the enforce error reads `violates PodSecurity …`,
+/// the warning `would violate PodSecurity …`, with the same detail text as ours.
+#[test]
+fn matches_messages_recorded_from_a_real_apiserver() {
+    let privileged = pod(
+        json!({"hostPID": true, "containers": [{"name": "c", "image": "busybox",
+        "securityContext": {"privileged": true}}]}),
+    );
+    let recorded_restricted = "violates PodSecurity \"restricted:latest\": host namespaces (hostPID=true), privileged (container \"c\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"c\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"c\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"c\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
+    assert_eq!(
+        message("restricted", "latest", WorkloadKind::Pod, &privileged),
+        format!("would {recorded_restricted}").replacen("would violates", "would violate", 1)
+    );
+    let recorded_baseline = "violates PodSecurity \"baseline:latest\": host namespaces (hostPID=true), privileged (container \"c\" must not set securityContext.privileged=true)";
+    assert_eq!(
+        message("baseline", "latest", WorkloadKind::Pod, &privileged),
+        format!("would {recorded_baseline}").replacen("would violates", "would violate", 1)
+    );
+    let plain = pod(json!({"containers": [{"name": "ok", "image": "busybox"}]}));
+    let recorded_warning = "would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"ok\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"ok\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"ok\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"ok\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
+    assert_eq!(
+        message("restricted", "latest", WorkloadKind::Pod, &plain),
+        recorded_warning
+    );
+}

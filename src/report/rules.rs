@@ -203,8 +203,10 @@ impl Report for ValidateReport {
             t.rows.push(vec![
                 Cell::new(format!("{}:{}", d.file, d.line)),
                 Cell::styled(level, style),
-                Cell::new(d.rule.clone().unwrap_or_default()),
-                Cell::new(d.message.clone()),
+                Cell::new(
+                    crate::rules::one_line(d.rule.as_deref().unwrap_or_default()).into_owned(),
+                ),
+                Cell::new(crate::rules::one_line(&d.message).into_owned()),
             ]);
         }
         let c = &self.counts;

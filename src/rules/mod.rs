@@ -297,8 +297,34 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        write!(
+            f,
+            "{}:{}: {}",
+            self.file,
+            self.line,
+            one_line(&self.message)
+        )
     }
+}
+
+/// Messages quote names and values from the files, which may hold line breaks and other
+/// control characters: escape them so a message stays one line and never reaches a
+/// terminal as a control sequence.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl std::error::Error for LoadError {}
@@ -329,7 +355,13 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        write!(f, "{}:{}: {sev}: {}", self.file, self.line, self.message)
+        write!(
+            f,
+            "{}:{}: {sev}: {}",
+            self.file,
+            self.line,
+            one_line(&self.message)
+        )
     }
 }
 
