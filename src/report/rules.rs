@@ -86,7 +86,7 @@ impl Report for RulesListReport {
                 .join(" ");
             let file = format!("{}:{}", r.file, r.line);
             let mut row = vec![
-                Cell::new(r.name.clone()),
+                Cell::new(crate::rules::one_line(&r.name).into_owned()),
                 Cell::new(r.priority.as_str()),
                 Cell::new(mitre),
             ];
