@@ -20,16 +20,7 @@ use std::time::{Duration, Instant};
 use secmon::commands::cis::{RunArgs, run_compat, scan};
 
 fn args(root: &std::path::Path, profile_dir: Option<PathBuf>) -> RunArgs {
-    RunArgs {
-        root: root.to_path_buf(),
-        benchmark: "cis-1.12".into(),
-        targets: vec![],
-        check: vec![],
-        skip: vec![],
-        profile_dir,
-        node_name: None,
-        max_file_size: 4,
-    }
+    cis_node::run_args(root, "cis-1.12", profile_dir)
 }
 
 /// Median and minimum of `n` timed runs.

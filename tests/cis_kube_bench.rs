@@ -78,16 +78,7 @@ use secmon::commands::cis::{RunArgs, run_compat, scan};
 use secmon::report::cis::CisReport;
 
 fn args(root: &std::path::Path, profile_dir: Option<PathBuf>) -> RunArgs {
-    RunArgs {
-        root: root.to_path_buf(),
-        benchmark: "cis-1.12".into(),
-        targets: vec![],
-        check: vec![],
-        skip: vec![],
-        profile_dir,
-        node_name: None,
-        max_file_size: 4,
-    }
+    run_args(root, "cis-1.12", profile_dir)
 }
 
 /// Every check whose state differs between native and kube-bench compat.

@@ -12,16 +12,7 @@ use secmon::commands::cis::{RunArgs, scan};
 use secmon::report::cis::CisReport;
 
 fn args(root: &Path, benchmark: &str) -> RunArgs {
-    RunArgs {
-        root: root.to_path_buf(),
-        benchmark: benchmark.into(),
-        targets: vec![],
-        check: vec![],
-        skip: vec![],
-        profile_dir: None,
-        node_name: None,
-        max_file_size: 4,
-    }
+    run_args(root, benchmark, None)
 }
 
 fn run(n: &Node) -> CisReport {

@@ -8,6 +8,25 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
+/// `cis run` arguments for a scan of `root` with `benchmark`, all targets and checks, and
+/// kube-bench's profiles from `profile_dir` (compatibility mode) when given.
+pub fn run_args(
+    root: &Path,
+    benchmark: &str,
+    profile_dir: Option<PathBuf>,
+) -> secmon::commands::cis::RunArgs {
+    secmon::commands::cis::RunArgs {
+        root: root.to_path_buf(),
+        benchmark: benchmark.into(),
+        targets: vec![],
+        check: vec![],
+        skip: vec![],
+        profile_dir,
+        node_name: None,
+        max_file_size: 4,
+    }
+}
+
 pub const ETCD_UID: u32 = 4242;
 
 pub struct Node {
