@@ -5,18 +5,10 @@
 //! `{"rule": NAME, "expect": "fire"|"miss", "note": TEXT, "event": EVENT}` where EVENT is
 //! the engine's event JSON (see `secmon::rules::event`).
 
-use std::collections::BTreeMap;
-
 use secmon::rules::{self, Event, HostResolver, LoadOptions, Matches, RuleMatching, Ruleset};
-use serde::Deserialize;
+mod common;
 
-#[derive(Deserialize)]
-struct Case {
-    rule: String,
-    expect: String,
-    note: String,
-    event: Event,
-}
+use common::rules_cases::{self, Case};
 
 const CASES: &str = include_str!("fixtures/rules/secmon_cases.jsonl");
 
@@ -58,15 +50,7 @@ fn load() -> Ruleset {
 }
 
 fn cases() -> Vec<Case> {
-    CASES
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("secmon_cases.jsonl line {}: {e}", i + 1))
-        })
-        .collect()
+    rules_cases::parse(CASES, "secmon_cases.jsonl")
 }
 
 #[test]
@@ -97,51 +81,8 @@ fn every_default_rule_is_active_tagged_and_prioritised() {
 #[test]
 fn every_default_rule_fires_on_its_event_and_not_on_the_near_miss() {
     let rs = load();
-    let mut out = Matches::new();
-    let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut failures = Vec::new();
     let cases = cases();
-    for c in &cases {
-        let id = rs
-            .find(&c.rule)
-            .unwrap_or_else(|| panic!("case names unknown rule {:?}", c.rule));
-        rs.matches(&c.event, &mut out);
-        let fired = out.ids().contains(&id);
-        let entry = seen.entry(c.rule.clone()).or_default();
-        match c.expect.as_str() {
-            "fire" => {
-                entry.0 += 1;
-                if !fired {
-                    failures.push(format!("{}: should fire ({})", c.rule, c.note));
-                }
-                let r = rs.render_output(id, &c.event).unwrap();
-                assert!(!r.text.is_empty());
-                assert!(!r.output_fields.is_empty(), "{}: no output fields", c.rule);
-            }
-            "miss" => {
-                entry.1 += 1;
-                if fired {
-                    failures.push(format!("{}: should not fire ({})", c.rule, c.note));
-                }
-            }
-            other => panic!("bad expect {other:?}"),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases wrong:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    for r in rs.rules() {
-        let (f, m) = seen.get(&r.name).copied().unwrap_or_default();
-        assert!(
-            f >= 1 && m >= 1,
-            "{}: {f} firing and {m} near-miss cases; need at least one of each",
-            r.name
-        );
-    }
+    rules_cases::check(&rs, &cases, true);
     println!(
         "{} default-ruleset cases over {} rules",
         cases.len(),

@@ -4,12 +4,10 @@
 //! incubating and sandbox rules that cannot load are exactly the ones listed here, with the
 //! fields they lack.
 
-use std::collections::BTreeMap;
+use secmon::rules::{self, Event, HostResolver, LoadOptions, RuleMatching, RuleStatus, Ruleset};
+mod common;
 
-use secmon::rules::{
-    self, Event, HostResolver, LoadOptions, Matches, RuleMatching, RuleStatus, Ruleset,
-};
-use serde::Deserialize;
+use common::rules_cases;
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -147,65 +145,15 @@ fn all_three_files_load_together_in_order() {
     assert_eq!(unsupported(&rs), want);
 }
 
-#[derive(Deserialize)]
-struct Case {
-    rule: String,
-    expect: String,
-    note: String,
-    event: Event,
-}
-
 #[test]
 fn every_stable_rule_fires_on_its_event_and_not_on_the_near_miss() {
     let Some(stable) = read(STABLE) else { return };
     let rs = load(&[stable]);
-    let text = include_str!("fixtures/rules/falco_stable_cases.jsonl");
-    let mut out = Matches::new();
-    let mut seen: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let mut n = 0;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let c: Case = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
-        n += 1;
-        let id = rs
-            .find(&c.rule)
-            .unwrap_or_else(|| panic!("unknown rule {:?}", c.rule));
-        rs.matches(&c.event, &mut out);
-        let fired = out.ids().contains(&id);
-        let e = seen.entry(c.rule.clone()).or_default();
-        match c.expect.as_str() {
-            "fire" => {
-                e.0 += 1;
-                if !fired {
-                    failures.push(format!("{}: should fire ({})", c.rule, c.note));
-                }
-            }
-            "miss" => {
-                e.1 += 1;
-                if fired {
-                    failures.push(format!("{}: should not fire ({})", c.rule, c.note));
-                }
-            }
-            other => panic!("bad expect {other:?}"),
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {n} cases wrong:\n{}",
-        failures.len(),
-        failures.join("\n")
+    let cases = rules_cases::parse(
+        include_str!("fixtures/rules/falco_stable_cases.jsonl"),
+        "falco_stable_cases.jsonl",
     );
-    for r in rs.rules() {
-        let (f, m) = seen.get(&r.name).copied().unwrap_or_default();
-        assert!(
-            f >= 1 && m >= 1,
-            "{}: {f} firing and {m} near-miss cases",
-            r.name
-        );
-    }
+    rules_cases::check(&rs, &cases, false);
 }
 
 #[test]

@@ -1,2 +1,3 @@
 //! Helpers shared by integration tests and benchmarks.
 pub mod cis_node;
+pub mod rules_cases;
