@@ -4,6 +4,7 @@
 //! to exit codes. Engines (`psa`, `rules`, the evaluation half of `cis`) are pure; `manifest` and `kube` do the reading;
 //! `report` is the one output layer; `commands` glue them together per subcommand.
 
+pub mod bpf;
 pub mod cis;
 pub mod cli;
 pub mod commands;
