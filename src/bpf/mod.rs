@@ -7,3 +7,5 @@
 //!   the ring buffer and the drop counters.
 
 pub mod abi;
+#[cfg(target_os = "linux")]
+pub mod loader;

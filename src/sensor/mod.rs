@@ -4,3 +4,4 @@
 //! (`src/emit/`) queries and which the sensor's `/metrics` sink must expose unchanged.
 
 pub mod metrics;
+pub mod prereq;
