@@ -134,3 +134,20 @@ fn output_renders_fields_and_na() {
     assert!(r.output_fields["k8s.ns.name"].is_null());
     assert!(r.output_fields["proc.aname[2]"].is_null());
 }
+
+#[test]
+fn the_sensor_captures_exactly_the_event_types_the_rules_use() {
+    let mut rs = load();
+    let types = rs.event_types();
+    for t in ["execve", "openat", "connect", "dup2", "ptrace", "finit_module", "setns"] {
+        assert!(types.iter().any(|x| x.name() == t), "{t} missing from {types:?}");
+    }
+    // nothing in the default rules looks at read(2): the sensor must not attach it
+    assert!(!types.iter().any(|x| x.name() == "read"), "{types:?}");
+    // disabling the only rules on ptrace removes ptrace from what is captured
+    for name in ["Process attached with ptrace", "Anti-debugging with ptrace"] {
+        let id = rs.find(name).expect("rule exists");
+        assert!(rs.set_enabled(id, false));
+    }
+    assert!(!rs.event_types().iter().any(|x| x.name() == "ptrace"));
+}

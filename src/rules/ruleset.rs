@@ -141,6 +141,15 @@ impl Ruleset {
         self.infos.iter().position(|r| r.name == name).map(RuleId)
     }
 
+    /// The event types at least one active rule can match: what the sensor must capture.
+    pub fn event_types(&self) -> Vec<EventType> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .filter(|t| self.by_type.get(*t as usize).is_some_and(|b| !b.is_empty()))
+            .collect()
+    }
+
     /// How many rules can fire.
     pub fn active_count(&self) -> usize {
         self.infos.iter().filter(|r| r.is_active()).count()
