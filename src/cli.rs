@@ -43,6 +43,12 @@ pub enum Command {
     /// Completion backend for `kubectl secmon <TAB>` (used by kubectl_complete-secmon)
     #[command(name = "__complete", hide = true)]
     Complete(commands::completion::CompleteArgs),
+    /// Run one attack action (src/simulate/actions.rs); used by the sensor's tests
+    #[command(name = "__action", hide = true)]
+    Action {
+        /// The action's name
+        name: String,
+    },
 }
 
 /// Flags shared by every command, with kubectl's names and meanings.

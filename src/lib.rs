@@ -16,3 +16,4 @@ pub mod report;
 pub mod rules;
 pub mod selector;
 pub mod sensor;
+pub mod simulate;

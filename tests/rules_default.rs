@@ -139,8 +139,19 @@ fn output_renders_fields_and_na() {
 fn the_sensor_captures_exactly_the_event_types_the_rules_use() {
     let mut rs = load();
     let types = rs.event_types();
-    for t in ["execve", "openat", "connect", "dup2", "ptrace", "finit_module", "setns"] {
-        assert!(types.iter().any(|x| x.name() == t), "{t} missing from {types:?}");
+    for t in [
+        "execve",
+        "openat",
+        "connect",
+        "dup2",
+        "ptrace",
+        "finit_module",
+        "setns",
+    ] {
+        assert!(
+            types.iter().any(|x| x.name() == t),
+            "{t} missing from {types:?}"
+        );
     }
     // nothing in the default rules looks at read(2): the sensor must not attach it
     assert!(!types.iter().any(|x| x.name() == "read"), "{types:?}");

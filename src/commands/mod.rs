@@ -40,6 +40,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
         Command::Complete(args) => completion::run_complete(args),
+        Command::Action { name } => {
+            crate::simulate::actions::run(&name).map_err(anyhow::Error::msg)?;
+            Ok(exit::CLEAN)
+        }
     }
 }
 
