@@ -1,0 +1,114 @@
+//! `kubectl-secmon sensor`: the node agent. Parses its flags into
+//! [`crate::sensor::run::SensorOptions`] and hands over; everything else lives in
+//! `src/sensor/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::rules::Priority;
+
+#[derive(Debug, Args)]
+pub struct SensorArgs {
+    /// Rules files or directories to load after the embedded default ruleset (repeatable)
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the embedded default ruleset: --rules replaces it
+    #[arg(long)]
+    pub no_default_rules: bool,
+    /// Minimum priority of the rules that run (Falco's `priority:`)
+    #[arg(long, value_name = "PRIORITY", default_value = "debug", value_parser = parse_priority)]
+    pub priority: Priority,
+    /// Serve /metrics, /healthz and /alerts here ("off" to disable; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = crate::sensor::http::DEFAULT_ADDR)]
+    pub metrics_addr: String,
+    /// This node's name: enables pod metadata from a watch of the node's pods (in-cluster)
+    #[arg(long, value_name = "NAME", env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The hostname alerts carry (default: the node name, else the system hostname)
+    #[arg(long, value_name = "NAME", env = "FALCO_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// Also write alerts to this file (JSON lines, rotated by size)
+    #[arg(long, value_name = "PATH")]
+    pub alerts_file: Option<PathBuf>,
+    /// Rotate the alerts file at this size, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    pub alerts_file_max_mib: u64,
+    /// Rotated alerts files to keep
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub alerts_file_keep: usize,
+    /// POST every alert to this URL (falcosidekick-compatible JSON)
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Do not print alerts on stdout
+    #[arg(long)]
+    pub quiet: bool,
+    /// Kernel ring buffer size in MiB (a power of two)
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
+    pub buffer_size_mib: u32,
+    /// Drop file events under this path prefix in the kernel (repeatable, at most 8)
+    #[arg(long, value_name = "PREFIX")]
+    pub drop_path_prefix: Vec<String>,
+    /// Resolve host names used with fd.sip.name in rules at load time
+    #[arg(long)]
+    pub no_resolve_hosts: bool,
+    /// Load this eBPF object instead of the embedded one (built by scripts/build-bpf)
+    #[arg(long, value_name = "PATH", env = "SECMON_BPF_OBJECT", hide = true)]
+    pub bpf_object: Option<PathBuf>,
+    /// Stop after this many seconds (benchmarks, tests)
+    #[arg(long, value_name = "SECONDS", hide = true)]
+    pub duration: Option<u64>,
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    Priority::parse(s).ok_or_else(|| {
+        format!("unknown priority {s:?}: use emergency, alert, critical, error, warning, notice, informational or debug")
+    })
+}
+
+pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
+    let metrics_addr = if args.metrics_addr == "off" {
+        None
+    } else {
+        Some(args.metrics_addr.parse::<SocketAddr>().map_err(|e| {
+            anyhow::anyhow!(
+                "--metrics-addr {:?}: {e}; use HOST:PORT such as 127.0.0.1:8765, or off",
+                args.metrics_addr
+            )
+        })?)
+    };
+    let ring_bytes = args
+        .buffer_size_mib
+        .checked_mul(1 << 20)
+        .filter(|b| b.is_power_of_two())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--buffer-size-mib {}: use a power of two from 1 to 2048",
+                args.buffer_size_mib
+            )
+        })?;
+    let opts = crate::sensor::run::SensorOptions {
+        rules: args.rules,
+        default_rules: !args.no_default_rules,
+        min_priority: args.priority,
+        resolve_hosts: !args.no_resolve_hosts,
+        metrics_addr,
+        node_name: args.node_name,
+        hostname: args.hostname,
+        alerts_file: args.alerts_file.map(|p| {
+            let mut f = crate::sensor::sinks::FileConfig::new(p);
+            f.max_bytes = args.alerts_file_max_mib.saturating_mul(1 << 20);
+            f.keep = args.alerts_file_keep;
+            f
+        }),
+        webhook: args.webhook.map(crate::sensor::sinks::WebhookConfig::new),
+        stdout: !args.quiet,
+        ring_bytes,
+        drop_prefixes: args.drop_path_prefix,
+        bpf_object: args.bpf_object,
+        duration: args.duration.map(std::time::Duration::from_secs),
+    };
+    crate::sensor::run::run(opts)
+}

@@ -1,0 +1,371 @@
+//! The node sensor end to end, as root against the real kernel: start `kubectl-secmon
+//! sensor`, run attacks inside a "container" (new pid/mount/uts namespaces under a
+//! kubelet-shaped cgroup, started by a binary named `runc`), stop the sensor with SIGTERM
+//! and check its Falco-format alerts: the rule, the container id and the pod uid. A benign
+//! build-and-run in another container must raise nothing at Warning or above.
+//!
+//! Under CI (`CI=true`) missing prerequisites fail the test; elsewhere it skips loudly.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+mod common;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-secmon");
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n.div_ceil(2)];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect::<String>()[..n].to_string()
+}
+
+/// A kubelet-shaped container: cgroups under kubepods, a `runc` launcher.
+struct Container {
+    pod_uid: String,
+    id: String,
+    cgroups: Vec<PathBuf>,
+    runc: PathBuf,
+}
+
+const V1_MEMORY: &str = "/sys/fs/cgroup/memory";
+const V2_UNIFIED: &str = "/sys/fs/cgroup/unified";
+
+impl Container {
+    fn new(dir: &Path) -> Container {
+        let pod_uid = format!(
+            "{}-{}-{}-{}-{}",
+            random_hex(8),
+            random_hex(4),
+            random_hex(4),
+            random_hex(4),
+            random_hex(12)
+        );
+        let id = random_hex(64);
+        let rel = format!(
+            "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{id}.scope",
+            pod_uid.replace('-', "_")
+        );
+        let mut cgroups = Vec::new();
+        for root in [V1_MEMORY, V2_UNIFIED] {
+            if Path::new(root).join("cgroup.procs").exists() {
+                let p = Path::new(root).join(&rel);
+                std::fs::create_dir_all(&p).expect("create the container's cgroup");
+                cgroups.push(p);
+            }
+        }
+        if cgroups.is_empty() {
+            let p = Path::new("/sys/fs/cgroup").join(&rel);
+            std::fs::create_dir_all(&p).expect("create the container's cgroup (v2)");
+            cgroups.push(p);
+        }
+        let runc = dir.join("runc");
+        std::fs::copy("/usr/bin/unshare", &runc).expect("copy unshare as runc");
+        Container {
+            pod_uid,
+            id,
+            cgroups,
+            runc,
+        }
+    }
+
+    /// Run `script` with /bin/sh inside the container; with a terminal when `tty`.
+    fn run(&self, script: &str, tty: bool) {
+        let joins: String = self
+            .cgroups
+            .iter()
+            .map(|c| format!("echo $$ > {}/cgroup.procs; ", c.display()))
+            .collect();
+        let wrapper = format!(
+            "{joins}exec {} --fork --pid --mount --uts --mount-proc -- /bin/sh -c \"$1\"",
+            self.runc.display()
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg(wrapper).arg("container").arg(script);
+        let status = if tty {
+            let (master, slave) = openpty();
+            let (i, o, e) = (dup(slave), dup(slave), dup(slave));
+            cmd.stdin(i).stdout(o).stderr(e);
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    // a new session with the pty as its controlling terminal
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().expect("spawn in container");
+            drop(cmd);
+            // drain the terminal so the shell never blocks on output
+            let mut m = std::fs::File::from(master);
+            std::thread::spawn(move || {
+                let mut sink = [0u8; 4096];
+                while m.read(&mut sink).is_ok_and(|n| n > 0) {}
+            });
+            child.wait().expect("wait")
+        } else {
+            cmd.stdin(Stdio::null())
+                .status()
+                .expect("run in container")
+        };
+        assert!(status.success(), "{script:?} failed in the container: {status}");
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        for c in &self.cgroups {
+            // remove the scope and the pod slice (empty once the processes are gone)
+            let _ = std::fs::remove_dir(c);
+            if let Some(p) = c.parent() {
+                let _ = std::fs::remove_dir(p);
+            }
+        }
+    }
+}
+
+fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (0, 0);
+    let rc = unsafe {
+        libc::openpty(
+            &mut m,
+            &mut s,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(m),
+            std::os::fd::OwnedFd::from_raw_fd(s),
+        )
+    }
+}
+
+fn dup(fd: std::os::fd::OwnedFd) -> Stdio {
+    Stdio::from(fd.try_clone().expect("dup"))
+}
+
+struct Sensor {
+    child: Child,
+    alerts: Arc<Mutex<Vec<serde_json::Value>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    metrics: String,
+}
+
+impl Sensor {
+    fn start(rules: &Path) -> Option<Sensor> {
+        if let Err(e) = secmon::sensor::prereq::check() {
+            common::require_or_skip(&format!("sensor prerequisites: {e}"));
+            return None;
+        }
+        let mut child = Command::new(BIN)
+            .args(["sensor", "--metrics-addr", "127.0.0.1:0", "--rules"])
+            .arg(rules)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the sensor");
+        let alerts = Arc::new(Mutex::new(Vec::new()));
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let a = alerts.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let v: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("sensor stdout is not JSON lines ({e}): {line}"));
+                a.lock().expect("lock").push(v);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let err = BufReader::new(child.stderr.take().expect("stderr"));
+        let e = stderr.clone();
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if line.contains("ready") {
+                    let _ = tx.send(line.clone());
+                }
+                e.lock().expect("lock").push(line);
+            }
+        });
+        let ready = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let log = stderr.lock().expect("lock").join("\n");
+                common::require_or_skip(&format!("the sensor never became ready:\n{log}"));
+                return None;
+            }
+        };
+        let metrics = ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_digit()).to_string())
+            .unwrap_or_else(|| panic!("no metrics address in the ready line: {ready}"));
+        Some(Sensor {
+            child,
+            alerts,
+            stderr,
+            metrics,
+        })
+    }
+
+    fn wait_for(&self, pred: impl Fn(&[serde_json::Value]) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if pred(&self.alerts.lock().expect("lock")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(&self.metrics).expect("connect to the sensor");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        body
+    }
+
+    fn stop(mut self) -> (Vec<serde_json::Value>, Vec<String>) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait for the sensor");
+        std::thread::sleep(Duration::from_millis(200));
+        let log = self.stderr.lock().expect("lock").clone();
+        assert!(status.success(), "sensor exit {status}; stderr:\n{}", log.join("\n"));
+        (self.alerts.lock().expect("lock").clone(), log)
+    }
+}
+
+fn field<'a>(a: &'a serde_json::Value, name: &str) -> &'a str {
+    a["output_fields"][name].as_str().unwrap_or("")
+}
+
+#[test]
+fn attacks_in_a_container_raise_their_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().display().to_string();
+    let rules = dir.path().join("local_rules.yaml");
+    std::fs::write(&rules, "- list: secmon_k8s_api_server_addresses\n  items: [127.0.0.1]\n  override:\n    items: replace\n").expect("rules");
+    let Some(sensor) = Sensor::start(&rules) else { return };
+
+    // A benign build and run first, in its own container.
+    let benign = Container::new(dir.path());
+    std::fs::write(
+        dir.path().join("hello.c"),
+        "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}\n",
+    )
+    .expect("write hello.c");
+    benign.run(
+        &format!("cd {t} && cc -O1 -o hello hello.c && ./hello > /dev/null && rm -f hello"),
+        false,
+    );
+
+    let c = Container::new(dir.path());
+    let mark = random_hex(8);
+    let attacks: Vec<(&str, String, bool)> = vec![
+        ("Interactive shell in container", "true".into(), true),
+        ("Credential file read by untrusted process", "cat /etc/shadow > /dev/null".into(), false),
+        (
+            "Write below /etc",
+            format!("touch /etc/secmon-e2e-{mark} && rm -f /etc/secmon-e2e-{mark}"),
+            false,
+        ),
+        ("Symlink to sensitive file", format!("ln -s /etc/shadow {t}/shadow-{mark}"), false),
+        ("Log file truncated", format!(": > {t}/auth.log"), false),
+        ("Packet socket created in container", format!("{BIN} __action af-packet-socket"), false),
+        (
+            "Standard stream redirected to socket in container",
+            format!("{BIN} __action stdout-to-socket"),
+            false,
+        ),
+        ("Process attached with ptrace", format!("{BIN} __action ptrace-attach"), false),
+        (
+            "Execution from shared memory",
+            format!("cp /bin/true /dev/shm/secmon-{mark} && /dev/shm/secmon-{mark}; rm -f /dev/shm/secmon-{mark}"),
+            false,
+        ),
+        ("Fileless execution via memfd", format!("{BIN} __action memfd-exec"), false),
+        (
+            "New executable run in container",
+            format!(
+                "mkdir -p {t}/lower {t}/upper {t}/work {t}/merged && mount -t overlay overlay -o lowerdir={t}/lower,upperdir={t}/upper,workdir={t}/work {t}/merged && cp /bin/true {t}/merged/dropped-{mark} && {t}/merged/dropped-{mark}"
+            ),
+            false,
+        ),
+        ("Kernel module loaded from container", format!("{BIN} __action module-load"), false),
+    ];
+    for (_, script, tty) in &attacks {
+        c.run(script, *tty);
+    }
+    let expected: Vec<&str> = attacks.iter().map(|a| a.0).collect();
+    let short = c.id[..12].to_string();
+    let all_seen = sensor.wait_for(|alerts| {
+        expected.iter().all(|rule| {
+            alerts
+                .iter()
+                .any(|a| a["rule"] == *rule && field(a, "container.id") == short)
+        })
+    });
+
+    let metrics = sensor.get("/metrics");
+    let health = sensor.get("/healthz");
+    let (alerts, log) = sensor.stop();
+    let ours: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| field(a, "container.id") == short)
+        .collect();
+    let summary: Vec<String> = ours
+        .iter()
+        .map(|a| format!("{} [{}]", a["rule"], a["priority"]))
+        .collect();
+    assert!(
+        all_seen,
+        "missing alerts; got for this container: {summary:#?}\nsensor stderr:\n{}",
+        log.join("\n")
+    );
+    for rule in &expected {
+        let a = ours
+            .iter()
+            .find(|a| a["rule"] == *rule)
+            .unwrap_or_else(|| panic!("{rule}"));
+        assert_eq!(field(a, "k8s.pod.uid"), c.pod_uid, "{rule}: pod uid");
+        assert_eq!(a["source"], "syscall");
+        let time = a["time"].as_str().expect("time");
+        assert!(time.ends_with('Z') && time.len() == 30, "ISO-8601 with ns: {time}");
+        assert!(a["output"].as_str().is_some_and(|o| o.contains(&short)), "{rule}: output names the container");
+        assert!(a["tags"].as_array().is_some_and(|t| !t.is_empty()));
+    }
+
+    let benign_short = &benign.id[..12];
+    let noisy: Vec<String> = alerts
+        .iter()
+        .filter(|a| field(a, "container.id") == benign_short)
+        .filter(|a| {
+            matches!(
+                a["priority"].as_str(),
+                Some("Emergency" | "Alert" | "Critical" | "Error" | "Warning")
+            )
+        })
+        .map(|a| a["output"].to_string())
+        .collect();
+    assert!(noisy.is_empty(), "the benign build raised: {noisy:#?}");
+
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(metrics.contains("secmon_events_total{"), "{metrics}");
+    assert!(metrics.contains("secmon_rules_loaded"), "{metrics}");
+    assert!(metrics.contains("secmon_alerts_total{"), "{metrics}");
+}
