@@ -4,3 +4,5 @@
 //! (`src/emit/`) queries and which the sensor's `/metrics` sink must expose unchanged.
 
 pub mod metrics;
+pub mod clock;
+pub mod clock;
