@@ -6,3 +6,4 @@
 pub mod metrics;
 pub mod clock;
 pub mod clock;
+pub mod container;
