@@ -7,3 +7,4 @@ pub mod metrics;
 pub mod clock;
 pub mod clock;
 pub mod container;
+pub mod pods;
