@@ -8,3 +8,4 @@ pub mod clock;
 pub mod clock;
 pub mod container;
 pub mod pods;
+pub mod proctable;
