@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(c.to_boot(c.to_wall(123_456)), 123_456);
         // Saturates rather than wrapping.
         assert_eq!(BootClock::with_offset(-10).to_wall(5), 0);
-        assert_eq!(BootClock::with_offset(i128::from(u64::MAX)).to_wall(5), u64::MAX);
+        assert_eq!(
+            BootClock::with_offset(i128::from(u64::MAX)).to_wall(5),
+            u64::MAX
+        );
     }
 
     #[test]
@@ -145,7 +148,11 @@ mod tests {
             .map(|d| d.as_nanos() as i128)
             .unwrap_or(0);
         // Boot happened before now and after 2001 (on any machine running these tests).
-        assert!(c.offset_ns() <= now, "boot {} after now {now}", c.offset_ns());
+        assert!(
+            c.offset_ns() <= now,
+            "boot {} after now {now}",
+            c.offset_ns()
+        );
         assert!(c.offset_ns() > 1_000_000_000_000_000_000);
     }
 

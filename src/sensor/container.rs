@@ -85,8 +85,7 @@ pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
         if comp.is_empty() {
             continue;
         }
-        if comp == "kubepods" || comp.starts_with("kubepods.") || comp.starts_with("kubepods-")
-        {
+        if comp == "kubepods" || comp.starts_with("kubepods.") || comp.starts_with("kubepods-") {
             under_kubepods = true;
         }
         if comp == "docker" {
@@ -704,7 +703,12 @@ mod tests {
             format!("0::/kubepods/podnot-a-uid/{}\n", "g".repeat(64)).into_bytes(),
         ];
         for t in inputs {
-            assert_eq!(parse_cgroup_file(&t), None, "{:?}", String::from_utf8_lossy(&t));
+            assert_eq!(
+                parse_cgroup_file(&t),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(&t)
+            );
         }
         // Binary junk around a valid line does not hide it.
         let mut mixed = vec![0xff, 0x00, b'\n'];
@@ -773,8 +777,14 @@ mod tests {
     fn cache_walk_remembers_containers_on_the_way_and_misses_for_a_while() {
         let (dir, cfg) = fixture();
         let other = "c".repeat(64);
-        let a = mkdir(&cfg.v1_memory_root.join(format!("kubepods/besteffort/pod{UID}/{ID}")));
-        let b = mkdir(&cfg.v1_memory_root.join(format!("kubepods/besteffort/pod{UID}/{other}")));
+        let a = mkdir(
+            &cfg.v1_memory_root
+                .join(format!("kubepods/besteffort/pod{UID}/{ID}")),
+        );
+        let b = mkdir(
+            &cfg.v1_memory_root
+                .join(format!("kubepods/besteffort/pod{UID}/{other}")),
+        );
         let mut cache = ContainerCache::new(cfg);
         let proc_root = dir.path().join("proc");
         // An unknown id walks everything and fails; the failure is remembered.
@@ -783,8 +793,14 @@ mod tests {
         assert_eq!(cache.resolve(0, 987_654_321, 1, &proc_root), None);
         assert_eq!(cache.walks(), 1, "negative result cached");
         // That walk saw both containers: no more walks for them.
-        assert_eq!(cache.resolve(0, a, 1, &proc_root).map(|c| c.full_id), Some(ID.into()));
-        assert_eq!(cache.resolve(0, b, 1, &proc_root).map(|c| c.full_id), Some(other));
+        assert_eq!(
+            cache.resolve(0, a, 1, &proc_root).map(|c| c.full_id),
+            Some(ID.into())
+        );
+        assert_eq!(
+            cache.resolve(0, b, 1, &proc_root).map(|c| c.full_id),
+            Some(other)
+        );
         assert_eq!(cache.walks(), 1);
     }
 

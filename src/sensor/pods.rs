@@ -123,7 +123,10 @@ pub enum PodEvent<'a> {
     Bookmark(&'a str),
     /// The API server reported an error (`code`: HTTP status; 410 = the resource version
     /// is too old, relist).
-    Error { code: u16, message: &'a str },
+    Error {
+        code: u16,
+        message: &'a str,
+    },
 }
 
 impl<'a> PodEvent<'a> {
@@ -459,7 +462,10 @@ mod tests {
     fn relist_replaces_and_tombstones_missing_pods() {
         let mut m = PodMap::default();
         let t0 = Instant::now();
-        m.replace_all(&[pod("a", "n", "a", "1", "x"), pod("b", "n", "b", "1", "x")], t0);
+        m.replace_all(
+            &[pod("a", "n", "a", "1", "x"), pod("b", "n", "b", "1", "x")],
+            t0,
+        );
         assert_eq!(m.len(), 2);
         m.replace_all(&[pod("b", "n", "b2", "2", "x")], t0);
         // a is a tombstone until the grace period passes.

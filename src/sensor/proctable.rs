@@ -328,12 +328,7 @@ impl ProcTable {
         let parent = self.procs.get(&hdr.ppid);
         let comm = hdr.comm();
         let container = if hdr.cgroup_id != 0 || hdr.memcg_id != 0 {
-            containers.resolve(
-                hdr.cgroup_id,
-                hdr.memcg_id,
-                hdr.pid,
-                &self.config.proc_root,
-            )
+            containers.resolve(hdr.cgroup_id, hdr.memcg_id, hdr.pid, &self.config.proc_root)
         } else {
             None
         };
@@ -429,7 +424,11 @@ impl ProcTable {
             normalize_path(&filename)
         } else {
             read_link_string(&pid_dir.join("exe"))
-                .map(|p| p.strip_suffix(" (deleted)").map(str::to_string).unwrap_or(p))
+                .map(|p| {
+                    p.strip_suffix(" (deleted)")
+                        .map(str::to_string)
+                        .unwrap_or(p)
+                })
                 .unwrap_or_else(|| {
                     if filename.is_empty() || filename.starts_with('/') {
                         filename.clone()
@@ -582,6 +581,9 @@ impl ProcTable {
         }
         let mut ages: Vec<(u64, u32)> = self.procs.values().map(|p| (p.last_seen, p.pid)).collect();
         let n = (max / 8).max(1).min(ages.len());
+        if n == 0 {
+            return;
+        }
         ages.select_nth_unstable(n - 1);
         for &(_, pid) in &ages[..n] {
             self.procs.remove(&pid);
@@ -670,7 +672,9 @@ fn read_proc_pid(proc_root: &Path, pid: u32, clk_tck: u64) -> Option<ProcInfo> {
         sid: st.session,
         comm: st.comm,
         tty: st.tty,
-        start_boot_ns: st.start_ticks.saturating_mul(1_000_000_000 / clk_tck.max(1)),
+        start_boot_ns: st
+            .start_ticks
+            .saturating_mul(1_000_000_000 / clk_tck.max(1)),
         loginuid: u32::MAX,
         source: Source::Proc,
         ..ProcInfo::default()
@@ -1120,7 +1124,10 @@ mod tests {
         let s = parse_stat(b"42 (a) b (c)) S 7 42 9 34816 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0")
             .expect("parses");
         assert_eq!(s.comm, "a) b (c)");
-        assert_eq!((s.ppid, s.session, s.tty, s.start_ticks), (7, 9, 34816, 555));
+        assert_eq!(
+            (s.ppid, s.session, s.tty, s.start_ticks),
+            (7, 9, 34816, 555)
+        );
         for bad in [
             &b""[..],
             b"42",
@@ -1154,7 +1161,10 @@ mod tests {
     #[test]
     fn paths_normalise_lexically() {
         assert_eq!(normalize_path("/etc/../etc/./shadow"), "/etc/shadow");
-        assert_eq!(normalize_path("/var/www/html/../../../etc/passwd"), "/etc/passwd");
+        assert_eq!(
+            normalize_path("/var/www/html/../../../etc/passwd"),
+            "/etc/passwd"
+        );
         assert_eq!(normalize_path("/../../.."), "/");
         assert_eq!(normalize_path("//a//b/"), "/a/b");
         assert_eq!(join_path("/root", "x/../.ssh/id_rsa"), "/root/.ssh/id_rsa");
@@ -1254,9 +1264,7 @@ mod tests {
         assert_eq!(p.exepath, exe.to_string_lossy());
         assert_eq!(
             p.cwd,
-            std::env::current_dir()
-                .expect("cwd")
-                .to_string_lossy()
+            std::env::current_dir().expect("cwd").to_string_lossy()
         );
         assert!(p.start_ns > 1_000_000_000_000_000_000, "{}", p.start_ns);
         let now = std::time::SystemTime::now()
@@ -1310,7 +1318,11 @@ mod tests {
         assert_eq!(cat.sname, "bash");
         let chain: Vec<u32> = fx.table.ancestors(300, 8).iter().map(|p| p.pid).collect();
         assert_eq!(chain, [200, 100, 1]);
-        assert_eq!(fx.table.proc_reads(), reads, "no /proc reads for known pids");
+        assert_eq!(
+            fx.table.proc_reads(),
+            reads,
+            "no /proc reads for known pids"
+        );
         // Exit: kept through the grace period, gone after.
         fx.feed(
             hdr(KIND_EXIT, 300, 200, "cat", 4_000_000_000, 5_200_000_000),
@@ -1326,7 +1338,10 @@ mod tests {
             hdr(KIND_SYSCALL, 200, 100, "bash", 300 * TICK, 7_300_000_000),
             [b"", b"", b"", b""],
         );
-        assert!(fx.table.get(300).is_none(), "retired after the grace period");
+        assert!(
+            fx.table.get(300).is_none(),
+            "retired after the grace period"
+        );
     }
 
     #[cfg(unix)]
@@ -1355,7 +1370,10 @@ mod tests {
         // Gone before we could look: a relative path is joined to the inherited cwd.
         let e = hdr(KIND_EXEC, 401, 200, "tool", 600 * TICK, 9_100_000_000);
         fx.feed(e, [b"bin/tool\0", b"tool\0", b"bin/tool\0-v\0", b""]);
-        assert_eq!(fx.table.get(401).map(|p| p.exepath.as_str()), Some("/root/bin/tool"));
+        assert_eq!(
+            fx.table.get(401).map(|p| p.exepath.as_str()),
+            Some("/root/bin/tool")
+        );
 
         // fexecve of a memfd.
         let mut e = hdr(KIND_EXEC, 402, 200, "3", 700 * TICK, 9_200_000_000);
@@ -1366,7 +1384,15 @@ mod tests {
         assert_eq!(p.exepath, "memfd:x");
         // Bit clear but the dentry says memfd.
         let e = hdr(KIND_EXEC, 403, 200, "y", 800 * TICK, 9_300_000_000);
-        fx.feed(e, [b"/proc/self/fd/4\0", b"memfd:runc_cloned:/proc/self/exe\0", b"runc\0", b""]);
+        fx.feed(
+            e,
+            [
+                b"/proc/self/fd/4\0",
+                b"memfd:runc_cloned:/proc/self/exe\0",
+                b"runc\0",
+                b"",
+            ],
+        );
         let p = fx.table.get(403).expect("entry");
         assert!(p.exe_from_memfd);
         assert_eq!(p.exepath, "memfd:runc_cloned:/proc/self/exe");
@@ -1387,10 +1413,20 @@ mod tests {
             start_ticks: 900,
             ..FakeProc::default()
         });
-        let h = hdr(KIND_SYSCALL, 500, 200, "python3", 900 * TICK, 10_000_000_000);
+        let h = hdr(
+            KIND_SYSCALL,
+            500,
+            200,
+            "python3",
+            900 * TICK,
+            10_000_000_000,
+        );
         fx.feed(h, [b"", b"", b"", b""]);
         assert_eq!(fx.table.proc_reads(), reads + 1);
-        assert_eq!(fx.table.get(500).map(|p| p.args.clone()), Some(vec!["x.py".to_string()]));
+        assert_eq!(
+            fx.table.get(500).map(|p| p.args.clone()),
+            Some(vec!["x.py".to_string()])
+        );
         // Known now: never read again.
         fx.feed(h, [b"", b"", b"", b""]);
         fx.feed(h, [b"", b"", b"", b""]);
@@ -1420,13 +1456,26 @@ mod tests {
         let p = fx.table.get(200).expect("bash");
         assert_eq!((p.uid, p.cap_effective), (0, 0xff));
         // prctl(PR_SET_NAME) on the main thread renames the process; another thread does not.
-        let mut h2 = hdr(KIND_SYSCALL, 200, 100, "runc:[2:INIT]", 300 * TICK, 10_000_000_001);
+        let mut h2 = hdr(
+            KIND_SYSCALL,
+            200,
+            100,
+            "runc:[2:INIT]",
+            300 * TICK,
+            10_000_000_001,
+        );
         fx.feed(h2, [b"", b"", b"", b""]);
-        assert_eq!(fx.table.get(200).map(|p| p.comm.as_str()), Some("runc:[2:INIT]"));
+        assert_eq!(
+            fx.table.get(200).map(|p| p.comm.as_str()),
+            Some("runc:[2:INIT]")
+        );
         h2.tid = 201;
         h2.comm = *b"worker\0\0\0\0\0\0\0\0\0\0";
         fx.feed(h2, [b"", b"", b"", b""]);
-        assert_eq!(fx.table.get(200).map(|p| p.comm.as_str()), Some("runc:[2:INIT]"));
+        assert_eq!(
+            fx.table.get(200).map(|p| p.comm.as_str()),
+            Some("runc:[2:INIT]")
+        );
         // Same pid, another start time: a new process (the old one's exit was lost).
         super::fixture::remove(&fx.proc(), 200);
         let h3 = hdr(KIND_SYSCALL, 200, 1, "nginx", 99_000 * TICK, 20_000_000_000);
@@ -1489,7 +1538,14 @@ mod tests {
         let mut fx = Fx::new();
         fx.table.config.max_entries = 50;
         for pid in 1..=500u32 {
-            let h = hdr(KIND_SYSCALL, pid, 1, "x", u64::from(pid) * TICK, u64::from(pid) * 1000);
+            let h = hdr(
+                KIND_SYSCALL,
+                pid,
+                1,
+                "x",
+                u64::from(pid) * TICK,
+                u64::from(pid) * 1000,
+            );
             fx.feed(h, [b"", b"", b"", b""]);
             assert!(fx.table.len() <= 50, "{} entries", fx.table.len());
         }
