@@ -34,7 +34,7 @@ pub struct ProcInfo {
     pub sid: u32,
     /// The kernel's `comm` (at most 15 bytes): `proc.name`.
     pub comm: String,
-    /// argv[0]: `proc.exe`.
+    /// `argv[0]`: `proc.exe`.
     pub exe: String,
     /// The executable's resolved path (`memfd:NAME` for a memfd): `proc.exepath`.
     pub exepath: String,
