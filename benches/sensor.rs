@@ -60,7 +60,11 @@ impl Sensor {
 
     fn metrics(&self) -> String {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
-        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
         let mut body = String::new();
         s.read_to_string(&mut body).expect("read");
         body
@@ -128,7 +132,12 @@ fn overhead() {
             open_off[round], open_on[round], exec_off[round], exec_on[round]
         );
     }
-    let (oo, on, eo, en) = (median(open_off), median(open_on), median(exec_off), median(exec_on));
+    let (oo, on, eo, en) = (
+        median(open_off),
+        median(open_on),
+        median(exec_off),
+        median(exec_on),
+    );
     println!(
         "overhead open/close loop: {oo:.0} ns -> {on:.0} ns per open+close ({:+.1}%)",
         (on / oo - 1.0) * 100.0
@@ -200,7 +209,10 @@ fn storm() {
     let events = s.sum("secmon_events_total");
     let before = s.sum("secmon_alerts_total");
     // after the storm: a credential read must still alert
-    let _ = Command::new("/bin/cat").arg("/etc/shadow").stdout(Stdio::null()).status();
+    let _ = Command::new("/bin/cat")
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .status();
     std::thread::sleep(Duration::from_millis(1500));
     let after = s.sum("secmon_alerts_total");
     let rss = s.sum("process_resident_memory_bytes");

@@ -112,11 +112,12 @@ impl Container {
             });
             child.wait().expect("wait")
         } else {
-            cmd.stdin(Stdio::null())
-                .status()
-                .expect("run in container")
+            cmd.stdin(Stdio::null()).status().expect("run in container")
         };
-        assert!(status.success(), "{script:?} failed in the container: {status}");
+        assert!(
+            status.success(),
+            "{script:?} failed in the container: {status}"
+        );
     }
 }
 
@@ -211,7 +212,10 @@ impl Sensor {
         let metrics = ready
             .split_whitespace()
             .find_map(|w| w.strip_prefix("http://"))
-            .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_digit()).to_string())
+            .map(|w| {
+                w.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .to_string()
+            })
             .unwrap_or_else(|| panic!("no metrics address in the ready line: {ready}"));
         Some(Sensor {
             child,
@@ -234,7 +238,11 @@ impl Sensor {
 
     fn get(&self, path: &str) -> String {
         let mut s = TcpStream::connect(&self.metrics).expect("connect to the sensor");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
         let mut body = String::new();
         s.read_to_string(&mut body).expect("read");
         body
@@ -245,7 +253,11 @@ impl Sensor {
         let status = self.child.wait().expect("wait for the sensor");
         std::thread::sleep(Duration::from_millis(200));
         let log = self.stderr.lock().expect("lock").clone();
-        assert!(status.success(), "sensor exit {status}; stderr:\n{}", log.join("\n"));
+        assert!(
+            status.success(),
+            "sensor exit {status}; stderr:\n{}",
+            log.join("\n")
+        );
         (self.alerts.lock().expect("lock").clone(), log)
     }
 }
@@ -260,7 +272,9 @@ fn attacks_in_a_container_raise_their_alerts() {
     let t = dir.path().display().to_string();
     let rules = dir.path().join("local_rules.yaml");
     std::fs::write(&rules, "- list: secmon_k8s_api_server_addresses\n  items: [127.0.0.1]\n  override:\n    items: replace\n").expect("rules");
-    let Some(sensor) = Sensor::start(&rules) else { return };
+    let Some(sensor) = Sensor::start(&rules) else {
+        return;
+    };
 
     // A benign build and run first, in its own container.
     let benign = Container::new(dir.path());
@@ -278,27 +292,49 @@ fn attacks_in_a_container_raise_their_alerts() {
     let mark = random_hex(8);
     let attacks: Vec<(&str, String, bool)> = vec![
         ("Interactive shell in container", "true".into(), true),
-        ("Credential file read by untrusted process", "cat /etc/shadow > /dev/null".into(), false),
+        (
+            "Credential file read by untrusted process",
+            "cat /etc/shadow > /dev/null".into(),
+            false,
+        ),
         (
             "Write below /etc",
             format!("touch /etc/secmon-e2e-{mark} && rm -f /etc/secmon-e2e-{mark}"),
             false,
         ),
-        ("Symlink to sensitive file", format!("ln -s /etc/shadow {t}/shadow-{mark}"), false),
+        (
+            "Symlink to sensitive file",
+            format!("ln -s /etc/shadow {t}/shadow-{mark}"),
+            false,
+        ),
         ("Log file truncated", format!(": > {t}/auth.log"), false),
-        ("Packet socket created in container", format!("{BIN} __action af-packet-socket"), false),
+        (
+            "Packet socket created in container",
+            format!("{BIN} __action af-packet-socket"),
+            false,
+        ),
         (
             "Standard stream redirected to socket in container",
             format!("{BIN} __action stdout-to-socket"),
             false,
         ),
-        ("Process attached with ptrace", format!("{BIN} __action ptrace-attach"), false),
         (
-            "Execution from shared memory",
-            format!("cp /bin/true /dev/shm/secmon-{mark} && /dev/shm/secmon-{mark}; rm -f /dev/shm/secmon-{mark}"),
+            "Process attached with ptrace",
+            format!("{BIN} __action ptrace-attach"),
             false,
         ),
-        ("Fileless execution via memfd", format!("{BIN} __action memfd-exec"), false),
+        (
+            "Execution from shared memory",
+            format!(
+                "cp /bin/true /dev/shm/secmon-{mark} && /dev/shm/secmon-{mark}; rm -f /dev/shm/secmon-{mark}"
+            ),
+            false,
+        ),
+        (
+            "Fileless execution via memfd",
+            format!("{BIN} __action memfd-exec"),
+            false,
+        ),
         (
             "New executable run in container",
             format!(
@@ -306,7 +342,11 @@ fn attacks_in_a_container_raise_their_alerts() {
             ),
             false,
         ),
-        ("Kernel module loaded from container", format!("{BIN} __action module-load"), false),
+        (
+            "Kernel module loaded from container",
+            format!("{BIN} __action module-load"),
+            false,
+        ),
     ];
     for (_, script, tty) in &attacks {
         c.run(script, *tty);
@@ -345,8 +385,14 @@ fn attacks_in_a_container_raise_their_alerts() {
         assert_eq!(field(a, "k8s.pod.uid"), c.pod_uid, "{rule}: pod uid");
         assert_eq!(a["source"], "syscall");
         let time = a["time"].as_str().expect("time");
-        assert!(time.ends_with('Z') && time.len() == 30, "ISO-8601 with ns: {time}");
-        assert!(a["output"].as_str().is_some_and(|o| o.contains(&short)), "{rule}: output names the container");
+        assert!(
+            time.ends_with('Z') && time.len() == 30,
+            "ISO-8601 with ns: {time}"
+        );
+        assert!(
+            a["output"].as_str().is_some_and(|o| o.contains(&short)),
+            "{rule}: output names the container"
+        );
         assert!(a["tags"].as_array().is_some_and(|t| !t.is_empty()));
     }
 

@@ -519,7 +519,8 @@ pub fn event_type(nr: u16) -> Option<EventType> {
 /// | syscall | s0 | s1 | s2 |
 /// |---|---|---|---|
 /// | open, creat, unlink, chmod, umount2, execve (failed) | path (0) | | |
-/// | openat, openat2, unlinkat, fchmodat, execveat (failed) | path (1) | | |
+/// | openat, unlinkat, fchmodat, execveat (failed) | path (1) | | |
+/// | openat2 | path (1) | `struct open_how` (24 bytes from args[2]: flags, mode, resolve) | |
 /// | rename, link | old (0) | new (1) | |
 /// | renameat, renameat2, linkat | old (1) | new (3) | |
 /// | symlink | target (0) | linkpath (1) | |
@@ -537,9 +538,9 @@ pub fn syscall_layout(nr: u16) -> [Option<u8>; 3] {
         | nr::EXECVE
         | nr::MEMFD_CREATE
         | nr::CONNECT => [Some(0), None, None],
-        nr::OPENAT | nr::OPENAT2 | nr::UNLINKAT | nr::FCHMODAT | nr::EXECVEAT => {
-            [Some(1), None, None]
-        }
+        nr::OPENAT | nr::UNLINKAT | nr::FCHMODAT | nr::EXECVEAT => [Some(1), None, None],
+        // s1 carries the open_how bytes, not a string argument
+        nr::OPENAT2 => [Some(1), None, None],
         nr::RENAME | nr::LINK | nr::SYMLINK => [Some(0), Some(1), None],
         nr::RENAMEAT | nr::RENAMEAT2 | nr::LINKAT => [Some(1), Some(3), None],
         nr::SYMLINKAT => [Some(0), Some(2), None],

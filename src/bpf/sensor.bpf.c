@@ -450,7 +450,7 @@ int sys_exit_generic(struct trace_event_raw_sys_exit *ctx)
 	case NR_EXECVE: case NR_MEMFD_CREATE:
 		a0 = 0;
 		break;
-	case NR_OPENAT: case NR_OPENAT2: case NR_UNLINKAT: case NR_FCHMODAT: case NR_EXECVEAT:
+	case NR_OPENAT: case NR_UNLINKAT: case NR_FCHMODAT: case NR_EXECVEAT:
 		a0 = 1;
 		break;
 	case NR_RENAME: case NR_LINK: case NR_SYMLINK:
@@ -481,6 +481,11 @@ int sys_exit_generic(struct trace_event_raw_sys_exit *ctx)
 	} else if (nr == NR_DUP || nr == NR_DUP2 || nr == NR_DUP3) {
 		off = put_sock(h, off, (int)h->args[0]);
 	} else {
+		if (nr == NR_OPENAT2) {
+			/* s1: the struct open_how the flags and mode live in */
+			off = put_user_str(h, off, 0, (const void *)h->args[1], PATH_LEN);
+			off = put_user_bytes(h, off, 1, (const void *)h->args[2], 24, 24);
+		}
 		if (a0 >= 0)
 			off = put_user_str(h, off, 0, (const void *)h->args[a0 & 7], PATH_LEN);
 		if (a1 >= 0)

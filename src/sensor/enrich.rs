@@ -731,9 +731,16 @@ fn fill_call(
             let (dirfd, flags, mode) = match h.nr {
                 nr::OPEN => (None, Some(a[1]), a[2]),
                 nr::OPENAT => (Some(a[0]), Some(a[2]), a[3]),
-                // openat2's flags live in the `struct open_how` it points to, which the
-                // record does not carry.
-                nr::OPENAT2 => (Some(a[0]), None, 0),
+                // openat2's flags and mode: the `struct open_how` bytes in s1
+                nr::OPENAT2 => {
+                    let how = raw.strs[1];
+                    let word = |i: usize| {
+                        how.get(i * 8..i * 8 + 8)
+                            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                            .map(u64::from_le_bytes)
+                    };
+                    (Some(a[0]), word(0), word(1).unwrap_or(0))
+                }
                 _ => (None, Some(CREAT_FLAGS), a[1]),
             };
             w.int("fd", res);
@@ -744,9 +751,7 @@ fn fill_call(
             if let Some(f) = flags {
                 render_open_flags(w.slot("flags"), f);
             }
-            if h.nr != nr::OPENAT2 {
-                render_mode(w.slot("mode"), mode);
-            }
+            render_mode(w.slot("mode"), mode);
             let resolved = path_at(dirfd, &name);
             let fd = reset_fd(fd_slot);
             fd.num = res;
@@ -2645,15 +2650,19 @@ mod tests {
             ("/etc/shadow", "/etc/../etc/shadow", -13)
         );
         assert_eq!(ev.args.get("dirfd"), None, "open has no dirfd");
-        // openat2: the flags are behind a pointer the record does not follow.
+        // openat2: flags and mode come from the struct open_how bytes the kernel copied.
+        let mut how = Vec::new();
+        for w in [0o1101u64 /* O_WRONLY|O_CREAT|O_TRUNC */, 0o644, 0] {
+            how.extend_from_slice(&w.to_le_bytes());
+        }
         let ev = s.call(
             300,
             nr::OPENAT2,
             3,
             [CWD, 0, 0xdead_beef, 24, 0, 0],
-            [b"/etc/hosts\0", b"", b"", b""],
+            [b"/etc/hosts\0", &how, b"", b""],
         );
-        assert_eq!(ev.args.get("flags"), None);
+        assert_eq!(ev.args.get("flags"), Some("O_WRONLY|O_CREAT|O_TRUNC"));
         assert_eq!(ev.fd.as_ref().map(|f| f.name.as_str()), Some("/etc/hosts"));
     }
 
