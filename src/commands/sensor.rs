@@ -57,6 +57,9 @@ pub struct SensorArgs {
     /// Load this eBPF object instead of the embedded one (built by scripts/build-bpf)
     #[arg(long, value_name = "PATH", env = "SECMON_BPF_OBJECT", hide = true)]
     pub bpf_object: Option<PathBuf>,
+    /// The host's root filesystem inside the sensor's container (user names from its /etc)
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub host_root: PathBuf,
     /// Stop after this many seconds (benchmarks, tests)
     #[arg(long, value_name = "SECONDS", hide = true)]
     pub duration: Option<u64>,
@@ -109,6 +112,7 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
         drop_prefixes: args.drop_path_prefix,
         bpf_object: args.bpf_object,
         duration: args.duration.map(std::time::Duration::from_secs),
+        host_root: args.host_root,
     };
     crate::sensor::run::run(opts)
 }

@@ -35,6 +35,9 @@ pub struct SensorOptions {
     pub drop_prefixes: Vec<String>,
     pub bpf_object: Option<PathBuf>,
     pub duration: Option<Duration>,
+    /// The host's root filesystem as mounted in the sensor's (`/` on the host itself):
+    /// user and group names come from its `etc/passwd` and `etc/group`.
+    pub host_root: PathBuf,
 }
 
 /// The host's name for alerts: the flag, else the node name, else the kernel's.
@@ -96,7 +99,7 @@ mod linux {
     use crate::bpf::loader::{KernelCounters, ProbeConfig, Probes};
     use crate::rules::{Matches, Ruleset};
     use crate::sensor::alert::{Alert, DropAlerts, DropCounts};
-    use crate::sensor::enrich::Enricher;
+    use crate::sensor::enrich::{Enricher, EnricherConfig};
     use crate::sensor::http::{AlertHub, ServerState};
     use crate::sensor::pods::PodCache;
     use crate::sensor::sinks::{SinkConfig, Sinks};
@@ -222,8 +225,15 @@ mod linux {
             });
         }
 
-        let mut enricher = Enricher::new(host.clone(), Some(pod_cache));
-        let seeded = enricher.seed_from_proc(std::path::Path::new("/proc"));
+        let mut enricher = Enricher::new(
+            EnricherConfig {
+                hostname: host.clone(),
+                etc_root: opts.host_root.join("etc"),
+                ..EnricherConfig::default()
+            },
+            opts.node_name.is_some().then_some(pod_cache),
+        );
+        let seeded = enricher.seed();
         stats.set_process_table_size(seeded as u64);
         let attached = probes.attached.len();
         for (tp, why) in &probes.skipped {
@@ -358,7 +368,7 @@ mod linux {
                 self.decode_errors = 0;
             }
             self.stats
-                .set_process_table_size(self.enricher.table_len() as u64);
+                .set_process_table_size(self.enricher.table().len() as u64);
             let now_ns = wall_ns();
             if delta.n_drops > 0 && self.drop_alerts.should_alert(now_ns, &delta) {
                 let alert = Alert::syscall_event_drop(now_ns, &self.hostname, &delta);
