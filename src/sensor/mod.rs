@@ -3,9 +3,12 @@
 //! the Prometheus metric names in [`metrics`], which the generated monitoring configuration
 //! (`src/emit/`) queries and which the sensor's `/metrics` sink must expose unchanged.
 //!
-//! What the sensor emits: [`alert`] (Falco's JSON alert format and the drop alert) and
-//! [`stats`] (counters and their Prometheus exposition).
+//! What the sensor emits: [`alert`] (Falco's JSON alert format and the drop alert),
+//! [`stats`] (counters and their Prometheus exposition), [`sinks`] (stdout, rotated files,
+//! webhooks) and [`http`] (`/metrics`, `/healthz`, `/alerts`).
 
 pub mod alert;
+pub mod http;
 pub mod metrics;
+pub mod sinks;
 pub mod stats;
