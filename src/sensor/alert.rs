@@ -396,6 +396,148 @@ pub fn parse_iso8601(s: &str) -> Option<u64> {
     u64::try_from(ns).ok()
 }
 
+/// Which alerts to show (`kubectl secmon alerts` filters). Every set condition must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertFilter {
+    /// Alerts at or after this time (ns since the epoch).
+    pub since_ns: Option<u64>,
+    /// This priority or more severe.
+    pub min_priority: Option<Priority>,
+    /// Rule-name globs (`*`, `?`, case-insensitive); any may match. Empty: every rule.
+    pub rules: Vec<String>,
+    /// `output_fields["k8s.ns.name"]` equals this.
+    pub namespace: Option<String>,
+    /// `output_fields["container.id"]` starts with this.
+    pub container: Option<String>,
+}
+
+impl AlertFilter {
+    pub fn matches(&self, a: &Alert) -> bool {
+        self.since_ns
+            .is_none_or(|since| a.time_ns().is_some_and(|t| t >= since))
+            && self.min_priority.is_none_or(|p| a.priority <= p)
+            && (self.rules.is_empty() || self.rules.iter().any(|g| glob_match(g, &a.rule)))
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| a.namespace() == Some(ns))
+            && self.container.as_deref().is_none_or(|prefix| {
+                a.field_str("container.id")
+                    .is_some_and(|id| id.starts_with(prefix))
+            })
+    }
+}
+
+/// Shell-style glob: `*` any run of characters, `?` one character; case-insensitive.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
+    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it currently stands for the end of.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// One line read back from an alerts stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Alert(Box<Alert>),
+    /// The sensor's notice that this reader missed `n` alerts (see `http::skip_notice`).
+    Skipped(u64),
+}
+
+/// Splits bytes into lines (across reads: a line may arrive in pieces) and parses each as
+/// an alert. Blank lines are ignored; lines that are not alerts are counted, and the first
+/// one is remembered with its 1-based line number.
+#[derive(Debug, Default)]
+pub struct LineDecoder {
+    partial: Vec<u8>,
+    /// Lines seen so far.
+    pub lines: usize,
+    pub parsed: usize,
+    pub malformed: usize,
+    /// The first malformed line: its number and why.
+    pub first_error: Option<(usize, String)>,
+}
+
+impl LineDecoder {
+    /// Feed bytes; `emit` gets each complete line's result.
+    pub fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(Decoded)) {
+        let mut rest = bytes;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (head, tail) = rest.split_at(i);
+            rest = &tail[1..];
+            if self.partial.is_empty() {
+                self.line(head, &mut emit);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(head);
+                self.line(&line, &mut emit);
+            }
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// The end of the stream: a last line without a newline still counts.
+    pub fn finish(&mut self, mut emit: impl FnMut(Decoded)) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line, &mut emit);
+        }
+    }
+
+    fn line(&mut self, raw: &[u8], emit: &mut impl FnMut(Decoded)) {
+        self.lines += 1;
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                self.bad("not UTF-8 text".into());
+                return;
+            }
+        };
+        if text.is_empty() {
+            return;
+        }
+        match Alert::from_json(text) {
+            Ok(a) => {
+                self.parsed += 1;
+                emit(Decoded::Alert(Box::new(a)));
+            }
+            Err(e) => match super::http::parse_skip_notice(text) {
+                Some(n) => emit(Decoded::Skipped(n)),
+                None => self.bad(e),
+            },
+        }
+    }
+
+    fn bad(&mut self, why: String) {
+        self.malformed += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some((self.lines, why));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +736,79 @@ mod tests {
                 ..Default::default()
             }
         ));
+    }
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*shell*", "Terminal shell in container"));
+        assert!(glob_match("terminal*", "Terminal shell in container"));
+        assert!(glob_match("?ead *", "Read sensitive file"));
+        assert!(glob_match("a*b*c", "aXXbYYbZZc"));
+        assert!(glob_match("**x", "x"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(!glob_match("shell", "Terminal shell"));
+        assert!(!glob_match("?", ""));
+        assert!(glob_match("Ünïcode?", "ünÏcodeé"));
+    }
+
+    #[test]
+    fn filters() {
+        let mut a = Alert::from_json(
+            r#"{"rule":"Terminal shell in container","priority":"Notice","time":"2026-05-01T10:00:00Z",
+                "output_fields":{"k8s.ns.name":"prod","container.id":"3ad7b26ded6d"}}"#,
+        )
+        .unwrap();
+        let t = a.time_ns().unwrap();
+        let yes = |f: AlertFilter, a: &Alert| f.matches(a);
+        assert!(yes(AlertFilter::default(), &a));
+        let f = |g: fn(&mut AlertFilter)| {
+            let mut f = AlertFilter::default();
+            g(&mut f);
+            f
+        };
+        assert!(yes(f(|f| f.min_priority = Some(Priority::Notice)), &a));
+        assert!(yes(f(|f| f.min_priority = Some(Priority::Debug)), &a));
+        assert!(!yes(f(|f| f.min_priority = Some(Priority::Warning)), &a));
+        assert!(yes(f(|f| f.rules = vec!["x".into(), "*SHELL*".into()]), &a));
+        assert!(!yes(f(|f| f.rules = vec!["x".into()]), &a));
+        assert!(yes(f(|f| f.namespace = Some("prod".into())), &a));
+        assert!(!yes(f(|f| f.namespace = Some("dev".into())), &a));
+        assert!(yes(f(|f| f.container = Some("3ad7".into())), &a));
+        assert!(!yes(f(|f| f.container = Some("ad7".into())), &a));
+        let mut since = AlertFilter {
+            since_ns: Some(t),
+            ..Default::default()
+        };
+        assert!(since.matches(&a));
+        since.since_ns = Some(t + 1);
+        assert!(!since.matches(&a));
+        a.output_fields.clear();
+        assert!(!yes(f(|f| f.namespace = Some("prod".into())), &a));
+        assert!(!yes(f(|f| f.container = Some("".into())), &a));
+    }
+
+    #[test]
+    fn line_decoder_handles_pieces_blank_and_bad_lines() {
+        let good = r#"{"rule":"R","priority":"Debug","time":"2026-05-01T10:00:00Z"}"#;
+        let mut text = format!(
+            "{good}\n\n{{broken\n{}\r\n{good}\n",
+            super::super::http::skip_notice(3)
+        )
+        .into_bytes();
+        text.extend_from_slice(b"\xff\n");
+        text.extend_from_slice(good.as_bytes());
+        let mut d = LineDecoder::default();
+        let mut out = Vec::new();
+        // In 7-byte pieces, as a network stream might deliver it.
+        for piece in text.chunks(7) {
+            d.push(piece, |x| out.push(x));
+        }
+        assert_eq!(out.len(), 3);
+        d.finish(|x| out.push(x));
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[1], Decoded::Skipped(3));
+        assert!(matches!(&out[3], Decoded::Alert(a) if a.rule == "R"));
+        assert_eq!((d.lines, d.parsed, d.malformed), (7, 3, 2));
+        assert_eq!(d.first_error.as_ref().unwrap().0, 3);
     }
 }

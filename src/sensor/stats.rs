@@ -423,7 +423,9 @@ mod tests {
     /// A small exposition-format checker: every sample's family has exactly one TYPE line
     /// before it, label values are properly quoted and escaped, values are numbers.
     /// Returns the samples as (name, labels, value).
-    fn parse(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    type Sample = (String, Vec<(String, String)>, f64);
+
+    fn parse(text: &str) -> Vec<Sample> {
         let mut typed = HashSet::new();
         let mut samples = Vec::new();
         for line in text.lines() {
