@@ -34,6 +34,8 @@ pub enum Command {
     Cis(commands::cis::CisArgs),
     /// Detection rules (Falco format): validate, list, and replay recorded events
     Rules(commands::rules::RulesArgs),
+    /// Show the alerts node sensors raise: follow the sensor on this host, or read a saved file
+    Alerts(commands::alerts::AlertsArgs),
     /// Generate monitoring configuration: Prometheus rules, Alertmanager, audit policy, Grafana
     Emit(commands::emit::EmitArgs),
     /// Print the plugin's version

@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and a `run` that gathers input, calls an
 //! engine and hands a typed report to `report`. Thin glue only.
 
+pub mod alerts;
 pub mod cis;
 pub mod completion;
 pub mod emit;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Psa(args) => psa::run(g, args),
         Command::Cis(args) => cis::run(g, args),
         Command::Rules(args) => rules::run(g, args),
+        Command::Alerts(args) => alerts::run(g, args),
         Command::Emit(args) => emit::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
