@@ -14,9 +14,10 @@
 //!   one `write`; the file is fsynced on rotation and on shutdown.
 //! - the webhook is a tokio task POSTing each alert's JSON to the URL with
 //!   `Content-Type: application/json`, as Falco's `http_output` does (falcosidekick's
-//!   input). http and https (rustls, the system's CA certificates). Connection errors,
-//!   timeouts, 5xx and 429 are retried with exponential backoff and jitter up to
-//!   `max_attempts` attempts (then counted `failed`); other 4xx fail at once.
+//!   input). http and https (rustls; the system's CA certificates, or those of a PEM file
+//!   given as `ca_file`). Connection errors, timeouts, 5xx and 429 are retried with
+//!   exponential backoff and jitter up to `max_attempts` attempts (then counted
+//!   `failed`); other 4xx fail at once.
 //!
 //! [`Sinks::shutdown`] closes the queues, lets each sink finish what it holds, and gives
 //! up at a deadline: alerts still queued for the webhook then count as `dropped`.
@@ -92,6 +93,8 @@ pub struct WebhookConfig {
     pub timeout: Duration,
     /// Alerts that may wait before new ones are dropped.
     pub queue: usize,
+    /// For https: trust the CA certificates in this PEM file instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl WebhookConfig {
@@ -104,6 +107,7 @@ impl WebhookConfig {
             backoff_max: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
             queue: 1000,
+            ca_file: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub enum SinkError {
         "--webhook {url}: cannot load the system's CA certificates ({reason}); install them (ca-certificates) or use http://"
     )]
     Tls { url: String, reason: String },
+    #[error("--webhook-ca {}: {reason}; give a PEM file of CA certificates", path.display())]
+    Ca { path: PathBuf, reason: String },
     #[error("--alerts-file {}: cannot open for writing: {reason}", path.display())]
     File { path: PathBuf, reason: String },
     #[error("the webhook sink needs a tokio runtime: start the sinks from async code")]
@@ -449,7 +455,11 @@ impl WebhookSink {
         if uri.host().is_none_or(str::is_empty) {
             return Err(url_err("no host"));
         }
-        let tls = if https {
+        let tls = if let Some(path) = cfg.ca_file.as_deref().filter(|_| https) {
+            rustls::ClientConfig::builder()
+                .with_root_certificates(ca_roots(path)?)
+                .with_no_client_auth()
+        } else if https {
             use hyper_rustls::ConfigBuilderExt;
             rustls::ClientConfig::builder()
                 .with_native_roots()
@@ -491,6 +501,28 @@ impl WebhookSink {
             stats.sink(SinkKind::Webhook).dropped.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// The CA certificates of a PEM file.
+fn ca_roots(path: &Path) -> Result<rustls::RootCertStore, SinkError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let err = |reason: String| SinkError::Ca {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| err(format!("not PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| err(format!("not a usable certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(err("no certificates in it".into()));
+    }
+    Ok(roots)
 }
 
 enum Outcome {
