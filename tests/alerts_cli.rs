@@ -453,3 +453,26 @@ fn follow_reads_new_lines_and_rotations() {
     assert_eq!(next(), "Rule 5");
     drop(child);
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.json");
+    let line = ours("R", "Debug", None, "x", now_ns());
+    // Far more than a pipe buffer holds.
+    std::fs::write(&path, format!("{line}\n").repeat(5000)).unwrap();
+    let mut child = bin()
+        .args(["alerts", "--file", path.to_str().unwrap(), "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), line);
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "");
+}

@@ -173,13 +173,14 @@ fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Where decoded lines go: filtered, then printed at once (following) or collected to fit
-/// the table to them (a whole file).
+/// Where decoded lines go: filtered, then printed at once, or, for a table of a whole
+/// file, collected to fit the columns to them.
 struct View<'a> {
     printer: AlertPrinter,
     filter: AlertFilter,
     out: &'a mut dyn Write,
     summary: ReadSummary,
+    /// Following (a growing file, a sensor): print and flush each alert as it comes.
     streaming: bool,
     /// stdout was closed (`| head`): stop reading.
     closed: bool,
@@ -192,14 +193,20 @@ impl View<'_> {
             Decoded::Skipped(n) => self.summary.skipped += n,
             Decoded::Alert(a) if self.filter.matches(&a) => {
                 self.summary.shown += 1;
-                if self.streaming {
-                    self.print(&a);
-                } else {
+                if self.collects() {
                     self.batch.push(*a);
+                } else {
+                    self.print(&a);
                 }
             }
             Decoded::Alert(_) => {}
         }
+    }
+
+    /// A table of a whole file is fitted to its rows, so they are collected first; every
+    /// other output is written as it is read.
+    fn collects(&self) -> bool {
+        !self.streaming && matches!(self.printer.format(), Format::Table | Format::Wide)
     }
 
     fn print(&mut self, a: &Alert) {
@@ -221,6 +228,10 @@ impl View<'_> {
     }
 
     fn finish(mut self, mut decoder: LineDecoder) -> anyhow::Result<i32> {
+        if self.closed {
+            // The reader went away (`| head`): what was not read is not worth a warning.
+            return Ok(exit::CLEAN);
+        }
         decoder.finish(|d| self.take(d));
         let batch = std::mem::take(&mut self.batch);
         self.printer.fit(&batch);
@@ -245,17 +256,10 @@ impl View<'_> {
         for w in warnings(&self.summary) {
             eprintln!("{w}");
         }
-        if self.summary.shown == 0
-            && !self.streaming
-            && matches!(self.printer_format(), Format::Table | Format::Wide)
-        {
+        if self.summary.shown == 0 && self.collects() {
             eprintln!("No alerts found.");
         }
         Ok(exit::CLEAN)
-    }
-
-    fn printer_format(&self) -> Format {
-        self.printer.format()
     }
 }
 
@@ -281,6 +285,9 @@ fn read_file(path: &Path, view: &mut View) -> anyhow::Result<LineDecoder> {
             break;
         }
         decoder.push(&buf[..n], |d| view.take(d));
+        if view.closed {
+            break;
+        }
     }
     Ok(decoder)
 }
