@@ -476,3 +476,66 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stderr(&o), "");
 }
+
+/// The command against the sensor's real HTTP server: the backlog, then a live alert, then
+/// the end of the stream when the server shuts down.
+#[test]
+fn local_against_the_real_sensor_server() {
+    use secmon::sensor::alert::Alert;
+    use secmon::sensor::http::{AlertHub, ServerState, serve_on};
+    use secmon::sensor::stats::SensorStats;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub = AlertHub::default();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let state = ServerState {
+        stats: Arc::new(SensorStats::default()),
+        alerts: hub.clone(),
+        healthy: Arc::new(AtomicBool::new(true)),
+        node: "node-1".into(),
+        version: "test".into(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(serve_on(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let now = now_ns();
+    let publish = |rule: &str, ns: &str, t: u64| {
+        hub.publish(&Alert::from_json(&ours(rule, "Warning", Some(ns), "aaaa", t)).unwrap());
+    };
+    publish("Backlog old", "default", now - 3_600_000_000_000);
+    publish("Backlog recent", "default", now - 1_000_000_000);
+    publish("Backlog other ns", "kube-system", now);
+
+    let child = bin()
+        .args(["alerts", "--local", &addr, "--since", "5m", "-n", "default"])
+        .args(["-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut next = || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+        v["rule"].as_str().unwrap().to_string()
+    };
+    assert_eq!(next(), "Backlog recent");
+    publish("Live other ns", "kube-system", now_ns());
+    publish("Live", "default", now_ns());
+    assert_eq!(next(), "Live");
+    stop.send(()).unwrap();
+    rt.block_on(server).unwrap().unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "");
+}
