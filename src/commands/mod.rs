@@ -1,11 +1,13 @@
 //! One module per subcommand: its clap arguments and a `run` that gathers input, calls an
 //! engine and hands a typed report to `report`. Thin glue only.
 
+pub mod alerts;
 pub mod cis;
 pub mod completion;
 pub mod emit;
 pub mod psa;
 pub mod rules;
+pub mod sensor;
 pub mod version;
 
 use std::fs::File;
@@ -36,6 +38,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Psa(args) => psa::run(g, args),
         Command::Cis(args) => cis::run(g, args),
         Command::Rules(args) => rules::run(g, args),
+        Command::Alerts(args) => alerts::run(g, args),
+        Command::Sensor(args) => sensor::run(g, args),
         Command::Emit(args) => emit::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),

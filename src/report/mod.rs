@@ -3,6 +3,7 @@
 //! terminal and never with `--no-color`), a wide table, JSON, YAML, SARIF 2.1.0 or JUnit
 //! XML. Commands never format output themselves.
 
+pub mod alerts;
 pub mod cis;
 mod junit;
 pub mod psa;

@@ -27,6 +27,13 @@ pub const SENSOR_INFO: &str = "secmon_sensor_info";
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 /// Gauge (standard process collector): resident memory of the sensor process, in bytes.
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
+/// Counter: alerts handed to each sink, by `sink` (`stdout`, `file`, `webhook`, `http`) and
+/// `status`: `delivered` (written, or accepted by the webhook with a 2xx), `failed` (given up
+/// on: write error, a 4xx, or retries exhausted) or `dropped` (never attempted: the sink's
+/// queue was full, the sensor shut down first, or an `/alerts` client read too slowly).
+pub const SINK_DELIVERIES_TOTAL: &str = "secmon_sink_deliveries_total";
+/// Counter: webhook requests retried (connection errors, 5xx, 429), by `sink`.
+pub const SINK_RETRIES_TOTAL: &str = "secmon_sink_retries_total";
 /// Gauge (kube-state-metrics): nodes that should run a sensor pod.
 pub const KUBE_DAEMONSET_DESIRED: &str = "kube_daemonset_status_desired_number_scheduled";
 /// Gauge (kube-state-metrics): nodes whose sensor pod is ready.
@@ -44,6 +51,10 @@ pub const LABEL_CATEGORY: &str = "category";
 pub const LABEL_NODE: &str = "node";
 /// Label on [`SENSOR_INFO`]: the sensor's version.
 pub const LABEL_VERSION: &str = "version";
+/// Label on [`SINK_DELIVERIES_TOTAL`] and [`SINK_RETRIES_TOTAL`]: the sink.
+pub const LABEL_SINK: &str = "sink";
+/// Label on [`SINK_DELIVERIES_TOTAL`]: `delivered`, `failed` or `dropped`.
+pub const LABEL_STATUS: &str = "status";
 
 /// Namespace the sensor DaemonSet and its metrics Service live in.
 pub const SENSOR_NAMESPACE: &str = "secmon";

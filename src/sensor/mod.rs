@@ -1,16 +1,25 @@
-//! The node sensor. Its event pipeline (probes, decoding, process table, enrichment, sinks)
-//! lands with the sensor issue; what is here now is its contract with the outside world:
-//! the Prometheus metric names in [`metrics`], which the generated monitoring configuration
-//! (`src/emit/`) queries and which the sensor's `/metrics` sink must expose unchanged.
+//! The node sensor (`kubectl-secmon sensor`): records from the eBPF probes (`crate::bpf`)
+//! flow one way through this module and out as Falco-format alerts.
 //!
-//! The enrichment layer is here: [`enrich`] turns decoded records into rules-engine events
-//! with the process table ([`proctable`]), container identity from cgroups ([`container`]),
-//! pod metadata from the API server ([`pods`]) and boot-to-wall time ([`clock`]).
+//! - [`run`]: the run loop and its threads; [`prereq`]: what the host must provide.
+//! - Enrichment: [`enrich`] turns decoded records into rules-engine events with the process
+//!   table ([`proctable`]), container identity from cgroups ([`container`]), pod metadata
+//!   from the API server ([`pods`]) and boot-to-wall time ([`clock`]).
+//! - Outputs: [`alert`] (Falco's JSON alert format and the drop alert), [`stats`] (counters
+//!   and their Prometheus exposition), [`sinks`] (stdout, rotated files, webhooks) and
+//!   [`http`] (`/metrics`, `/healthz`, `/alerts`).
+//! - [`metrics`]: the metric names, a contract with the generated monitoring configuration
+//!   (`src/emit/`).
 
+pub mod alert;
 pub mod clock;
 pub mod container;
 pub mod enrich;
+pub mod http;
 pub mod metrics;
 pub mod pods;
 pub mod prereq;
 pub mod proctable;
+pub mod run;
+pub mod sinks;
+pub mod stats;

@@ -80,7 +80,9 @@ pub fn load_rules(
 
 #[cfg(not(target_os = "linux"))]
 pub fn run(_opts: SensorOptions) -> anyhow::Result<i32> {
-    anyhow::bail!("the sensor runs on Linux only (eBPF); use `kubectl secmon install` to run it on your nodes")
+    anyhow::bail!(
+        "the sensor runs on Linux only (eBPF); use `kubectl secmon install` to run it on your nodes"
+    )
 }
 
 #[cfg(target_os = "linux")]
@@ -164,7 +166,9 @@ mod linux {
             let mut server = None;
             if let Some(addr) = opts.metrics_addr {
                 let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                    anyhow::anyhow!("--metrics-addr {addr}: cannot listen: {e}; pick a free port or use off")
+                    anyhow::anyhow!(
+                        "--metrics-addr {addr}: cannot listen: {e}; pick a free port or use off"
+                    )
                 })?;
                 bound = listener.local_addr().ok();
                 let state = ServerState {
@@ -205,9 +209,10 @@ mod linux {
             let stop = stop.clone();
             runtime.spawn(async move {
                 use tokio::signal::unix::{SignalKind, signal};
-                let (Ok(mut term), Ok(mut int)) =
-                    (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-                else {
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
                     return;
                 };
                 tokio::select! {
@@ -324,12 +329,8 @@ mod linux {
                             return;
                         }
                         for &id in matches.ids() {
+                            // sinks.send counts the alert in the metrics too
                             if let Some(alert) = Alert::from_match(ruleset, id, &ev, hostname) {
-                                stats.record_alert(
-                                    &alert.rule,
-                                    alert.priority,
-                                    alert.namespace().unwrap_or(""),
-                                );
                                 sinks.send(&alert);
                             }
                         }
@@ -372,8 +373,6 @@ mod linux {
             let now_ns = wall_ns();
             if delta.n_drops > 0 && self.drop_alerts.should_alert(now_ns, &delta) {
                 let alert = Alert::syscall_event_drop(now_ns, &self.hostname, &delta);
-                self.stats
-                    .record_alert(&alert.rule, alert.priority, "");
                 self.sinks.send(&alert);
             }
         }
