@@ -90,7 +90,7 @@ impl Container {
         cmd.arg("-c").arg(wrapper).arg("container").arg(script);
         let status = if tty {
             let (master, slave) = openpty();
-            let (i, o, e) = (dup(slave), dup(slave), dup(slave));
+            let (i, o, e) = (dup(&slave), dup(&slave), dup(&slave));
             cmd.stdin(i).stdout(o).stderr(e);
             unsafe {
                 use std::os::unix::process::CommandExt;
@@ -154,7 +154,7 @@ fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     }
 }
 
-fn dup(fd: std::os::fd::OwnedFd) -> Stdio {
+fn dup(fd: &std::os::fd::OwnedFd) -> Stdio {
     Stdio::from(fd.try_clone().expect("dup"))
 }
 

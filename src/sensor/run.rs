@@ -308,7 +308,6 @@ mod linux {
                     enricher,
                     ruleset,
                     sinks,
-                    stats,
                     hostname,
                     decode_errors,
                     ..
