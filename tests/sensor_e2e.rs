@@ -158,6 +158,9 @@ fn dup(fd: &std::os::fd::OwnedFd) -> Stdio {
     Stdio::from(fd.try_clone().expect("dup"))
 }
 
+/// One sensor at a time: a storm in one test must not cost another test its events.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 struct Sensor {
     child: Child,
     alerts: Arc<Mutex<Vec<serde_json::Value>>>,
@@ -166,7 +169,7 @@ struct Sensor {
 }
 
 impl Sensor {
-    fn start(rules: &Path) -> Option<Sensor> {
+    fn start(rules: &Path, extra: &[&str]) -> Option<Sensor> {
         if let Err(e) = secmon::sensor::prereq::check() {
             common::require_or_skip(&format!("sensor prerequisites: {e}"));
             return None;
@@ -174,6 +177,7 @@ impl Sensor {
         let mut child = Command::new(BIN)
             .args(["sensor", "--metrics-addr", "127.0.0.1:0", "--rules"])
             .arg(rules)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -204,6 +208,7 @@ impl Sensor {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 let log = stderr.lock().expect("lock").join("\n");
                 common::require_or_skip(&format!("the sensor never became ready:\n{log}"));
                 return None;
@@ -272,7 +277,8 @@ fn attacks_in_a_container_raise_their_alerts() {
     let t = dir.path().display().to_string();
     let rules = dir.path().join("local_rules.yaml");
     std::fs::write(&rules, "- list: secmon_k8s_api_server_addresses\n  items: [127.0.0.1]\n  override:\n    items: replace\n").expect("rules");
-    let Some(sensor) = Sensor::start(&rules) else {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(sensor) = Sensor::start(&rules, &[]) else {
         return;
     };
 
@@ -414,4 +420,94 @@ fn attacks_in_a_container_raise_their_alerts() {
     assert!(metrics.contains("secmon_events_total{"), "{metrics}");
     assert!(metrics.contains("secmon_rules_loaded"), "{metrics}");
     assert!(metrics.contains("secmon_alerts_total{"), "{metrics}");
+}
+
+fn metric_sum(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(name))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn an_event_storm_is_counted_survived_and_followed_by_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("none.yaml");
+    std::fs::write(&rules, "[]\n").expect("rules");
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(sensor) = Sensor::start(&rules, &["--buffer-size-mib", "1"]) else {
+        return;
+    };
+    // Freeze the reader so the 1 MiB ring fills for certain, then storm it.
+    let pid = sensor.child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let null = std::ffi::CString::new("/dev/null").expect("path");
+    for _ in 0..300_000 {
+        unsafe { libc::close(libc::open(null.as_ptr(), libc::O_RDONLY)) };
+    }
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut metrics = sensor.get("/metrics");
+    while metric_sum(&metrics, "secmon_events_dropped_total") == 0.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        metrics = sensor.get("/metrics");
+    }
+    let dropped = metric_sum(&metrics, "secmon_events_dropped_total");
+    assert!(
+        dropped > 0.0,
+        "the storm overflowed a frozen 1 MiB ring: drops must be counted\n{metrics}"
+    );
+    assert!(metric_sum(&metrics, "secmon_events_total") > 0.0);
+    let rss = metric_sum(&metrics, "process_resident_memory_bytes");
+    assert!(
+        rss > 0.0 && rss < 512e6,
+        "memory stays bounded through a storm: {rss}"
+    );
+
+    // After the storm the sensor still detects.
+    let mark = random_hex(8);
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("cat /etc/shadow > /dev/null # {mark}"))
+        .status()
+        .expect("cat");
+    assert!(status.success());
+    let detected = sensor.wait_for(|alerts| {
+        alerts.iter().any(|a| {
+            a["rule"] == "Credential file read by untrusted process"
+                && a["output"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("cat /etc/shadow"))
+        })
+    });
+    let drop_alert = sensor.wait_for(|alerts| {
+        alerts
+            .iter()
+            .any(|a| a["rule"] == "Falco internal: syscall event drop")
+    });
+    let health = sensor.get("/healthz");
+    let (alerts, log) = sensor.stop();
+    assert!(
+        detected,
+        "no alert after the storm: {alerts:#?}\n{}",
+        log.join("\n")
+    );
+    assert!(
+        drop_alert,
+        "the drops were not reported as Falco's drop alert: {alerts:#?}"
+    );
+    let drop = alerts
+        .iter()
+        .find(|a| a["rule"] == "Falco internal: syscall event drop")
+        .expect("drop alert");
+    assert_eq!(drop["source"], "internal");
+    assert_eq!(drop["priority"], "Debug");
+    assert!(
+        drop["output_fields"]["n_drops"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
