@@ -108,7 +108,7 @@ fn records_for_every_probed_syscall_family() {
         probes
             .attached
             .iter()
-            .any(|a| a.contains("sys_exit_openat")),
+            .any(|a| a.starts_with("tp_btf/sys_exit") && a.contains("openat")),
         "{:?}",
         probes.attached
     );

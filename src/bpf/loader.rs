@@ -23,6 +23,8 @@ static OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!("sensor.bpf.o"));
 
 /// Most path prefixes the kernel can drop (`drop_prefix` in the C source).
 pub const MAX_DROP_PREFIXES: usize = 8;
+/// Syscall numbers the kernel's `want_syscall` table covers.
+const MAX_NR: usize = 512;
 /// Longest path prefix the kernel can drop, in bytes.
 pub const MAX_DROP_PREFIX_LEN: usize = 63;
 
@@ -103,8 +105,6 @@ pub struct Probes {
     stats: PerCpuArray<MapData, u64>,
     /// Tracepoints attached, as `category/name`.
     pub attached: Vec<String>,
-    /// Tracepoints wanted but absent on this kernel, with the reason.
-    pub skipped: Vec<(String, String)>,
 }
 
 fn tracepoint_exists(tracefs: &Path, category: &str, name: &str) -> bool {
@@ -146,8 +146,15 @@ impl Probes {
                 cfg.ring_bytes
             )));
         }
+        let mut want = [0u8; MAX_NR];
+        for &n in &cfg.syscalls {
+            if let Some(w) = want.get_mut(n as usize) {
+                *w = 1;
+            }
+        }
         let mut loader = EbpfLoader::new();
         loader
+            .override_global("want_syscall", &want, true)
             .override_global("sensor_tgid", &cfg.self_pid, true)
             .override_global("wakeup_bytes", &cfg.wakeup_bytes, true)
             .override_global("drop_prefix", &prefixes, true)
@@ -158,7 +165,6 @@ impl Probes {
             .map_err(|e| ProbeError::Load(chain(&e)))?;
 
         let mut attached = Vec::new();
-        let mut skipped = Vec::new();
         let attach_err = |what: &str, e: &dyn std::error::Error| ProbeError::Attach {
             what: what.to_string(),
             why: chain(e),
@@ -182,7 +188,8 @@ impl Probes {
             .map_err(|e| attach_err("sched_process_fork", &e))?;
         attached.push("tp_btf/sched_process_fork".to_string());
 
-        // Syscalls the rules need, at exit.
+        // Syscalls the rules need, at exit: one program on the raw sys_exit tracepoint,
+        // filtered by the `want_syscall` table set before load.
         let wanted: Vec<&(u16, &str, crate::rules::EventType, u8)> = abi::SYSCALLS
             .iter()
             .filter(|s| cfg.syscalls.contains(&s.0))
@@ -190,19 +197,13 @@ impl Probes {
         let module = |s: &&(u16, &str, crate::rules::EventType, u8)| {
             s.0 == abi::nr::INIT_MODULE || s.0 == abi::nr::FINIT_MODULE
         };
-        let exits: Vec<_> = wanted.iter().filter(|s| !module(s)).collect();
-        if !exits.is_empty() {
-            let p: &mut TracePoint = program(&mut bpf, "sys_exit_generic")?;
-            p.load().map_err(|e| attach_err("sys_exit_generic", &e))?;
-            for (_, name, _, _) in exits {
-                let tp = format!("sys_exit_{name}");
-                if !tracepoint_exists(&cfg.tracefs, "syscalls", &tp) {
-                    skipped.push((format!("syscalls/{tp}"), "no such tracepoint".to_string()));
-                    continue;
-                }
-                p.attach("syscalls", &tp).map_err(|e| attach_err(&tp, &e))?;
-                attached.push(format!("syscalls/{tp}"));
-            }
+        if wanted.iter().any(|s| !module(s)) {
+            let p: &mut BtfTracePoint = program(&mut bpf, "sys_exit_btf")?;
+            p.load("sys_exit", &btf)
+                .map_err(|e| attach_err("sys_exit_btf", &e))?;
+            p.attach().map_err(|e| attach_err("tp_btf/sys_exit", &e))?;
+            let names: Vec<&str> = wanted.iter().filter(|s| !module(s)).map(|s| s.1).collect();
+            attached.push(format!("tp_btf/sys_exit ({})", names.join(", ")));
         }
 
         // Module loads: their own tracepoints where the kernel has them, else the raw
@@ -238,7 +239,6 @@ impl Probes {
             ring,
             stats,
             attached,
-            skipped,
         })
     }
 

@@ -7,9 +7,9 @@
  * ring buffer. The record layout is documented, and decoded, in src/bpf/abi.rs; the two
  * must change together.
  *
- *   sys_exit_generic   attached to every needed syscalls/sys_exit_<name>; reads the call's
- *                      arguments from the task's saved user registers, its result from the
- *                      tracepoint, and the paths/sockaddrs/sockets the call names
+ *   sys_exit_btf       tp_btf/sys_exit, filtered by the loader's table of wanted syscall
+ *                      numbers; reads the call's arguments from the saved user registers,
+ *                      its result, and the paths/sockaddrs/sockets the call names
  *   sched_exec         sched/sched_process_exec: filename, argv, environment, exe identity
  *   sched_fork         tp_btf/sched_process_fork: new processes (not threads)
  *   sched_exit         sched/sched_process_exit: thread-group leaders
@@ -39,6 +39,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define SOCKADDR_LEN 128
 #define SOCK_INFO_LEN 44
 #define MAX_PREFIXES 8
+#define MAX_NR 512
 #define PREFIX_LEN 64
 
 #define KIND_SYSCALL 1
@@ -186,12 +187,13 @@ static __always_inline __u8 category_of(long nr)
 /* The pid of `task` in its own pid namespace, and that namespace's inode number. */
 static __always_inline void own_pid_ns(struct task_struct *task, __u32 *vpid, __u32 *pidns)
 {
-	struct pid *p = BPF_CORE_READ(task, thread_pid);
+	struct pid *p = task->thread_pid;
 	if (!p)
 		return;
-	unsigned int level = BPF_CORE_READ(p, level);
-	/* numbers[] is a flexible array: index it by hand (a CO-RE access into a zero-length
-	 * array is refused by aya 0.14). */
+	unsigned int level = p->level;
+	/* numbers[] is a flexible array indexed at run time: read it by hand (a CO-RE access
+	 * into a zero-length array is refused by aya 0.14, and a variable offset into a BTF
+	 * pointer by the verifier). */
 	struct upid up = {};
 	void *base = (void *)p + bpf_core_field_offset(struct pid, numbers);
 	bpf_probe_read_kernel(&up, sizeof(up), base + (level & 31) * sizeof(struct upid));
@@ -202,21 +204,22 @@ static __always_inline void own_pid_ns(struct task_struct *task, __u32 *vpid, __
 
 static __always_inline __u32 tty_nr(struct task_struct *task)
 {
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct tty_struct *tty = task->signal->tty;
 	if (!tty)
 		return 0;
-	int index = BPF_CORE_READ(tty, index);
-	struct tty_driver *drv = BPF_CORE_READ(tty, driver);
+	struct tty_driver *drv = tty->driver;
 	if (!drv)
 		return 0;
-	__u32 major = BPF_CORE_READ(drv, major);
-	__u32 minor = BPF_CORE_READ(drv, minor_start) + index;
+	__u32 major = drv->major;
+	__u32 minor = drv->minor_start + tty->index;
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
 }
 
+/* The header every record starts with. Task fields are read through the BTF-typed current
+ * task (plain loads the verifier guards) rather than one probe-read helper call each. */
 static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u8 cat)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	h->size = HDR_LEN;
@@ -228,24 +231,28 @@ static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u
 	h->ret = 0;
 	h->tid = (__u32)pid_tgid;
 	h->pid = pid_tgid >> 32;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->ppid = task->real_parent->tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	int memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-	h->memcg_id = BPF_CORE_READ(task, cgroups, subsys[memcg], cgroup, kn, id);
-	const struct cred *cred = BPF_CORE_READ(task, cred);
+	h->memcg_id = 0;
+	if (memcg >= 0 && memcg < 16) {
+		struct cgroup_subsys_state *css = task->cgroups->subsys[memcg];
+		if (css)
+			h->memcg_id = css->cgroup->kn->id;
+	}
 	h->cap_eff = 0;
-	bpf_probe_read_kernel(&h->cap_eff, sizeof(h->cap_eff), &cred->cap_effective);
-	h->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	bpf_probe_read_kernel(&h->cap_eff, sizeof(h->cap_eff), &task->cred->cap_effective);
+	h->start_ns = task->group_leader->start_boottime;
 	h->vpid = 0;
 	h->pidns = 0;
 	own_pid_ns(task, &h->vpid, &h->pidns);
 	h->tty = tty_nr(task);
 	h->loginuid = (__u32)-1;
 	if (bpf_core_field_exists(task->loginuid))
-		h->loginuid = BPF_CORE_READ(task, loginuid.val);
-	h->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		h->loginuid = task->loginuid.val;
+	h->mntns = task->nsproxy ? task->nsproxy->mnt_ns->ns.inum : 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 	for (int i = 0; i < 6; i++)
 		h->args[i] = 0;
@@ -402,27 +409,20 @@ static __always_inline void emit(struct hdr *h, __u32 size)
 		bump(2 * cat);
 }
 
-static __always_inline __u64 user_arg(struct pt_regs *regs, int i)
-{
-	switch (i) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
-	case 4: return BPF_CORE_READ(regs, r8);
-	default: return BPF_CORE_READ(regs, r9);
-	}
-}
+/* Which syscall numbers to record, set by the loader from what the rules need. */
+const volatile __u8 want_syscall[MAX_NR] = {};
 
-SEC("tracepoint")
-int sys_exit_generic(struct trace_event_raw_sys_exit *ctx)
+/* One program on the raw sys_exit tracepoint for every traced syscall: a table lookup
+ * dismisses the others in a few instructions, and no perf trace buffer is built per call
+ * (the cost of the per-syscall syscalls:sys_exit_* tracepoints). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
 {
+	long nr = regs->orig_ax;
+	if (nr < 0 || nr >= MAX_NR || !want_syscall[nr & (MAX_NR - 1)])
+		return 0;
 	if (is_self())
 		return 0;
-	/* The syscalls:sys_exit_* format has `int __syscall_nr` where the raw tracepoint
-	 * struct has `long id`: only the low 32 bits are the number. */
-	long nr = (int)ctx->id;
-	long ret = ctx->ret;
 	/* What can never match leaves no record. */
 	switch (nr) {
 	case NR_DUP: case NR_DUP2: case NR_DUP3:
@@ -440,9 +440,12 @@ int sys_exit_generic(struct trace_event_raw_sys_exit *ctx)
 	__u8 cat = category_of(nr);
 	fill_header(h, KIND_SYSCALL, nr, cat);
 	h->ret = ret;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	for (int i = 0; i < 6; i++)
-		h->args[i] = user_arg(regs, i);
+	h->args[0] = regs->di;
+	h->args[1] = regs->si;
+	h->args[2] = regs->dx;
+	h->args[3] = regs->r10;
+	h->args[4] = regs->r8;
+	h->args[5] = regs->r9;
 
 	int a0 = -1, a1 = -1, a2 = -1;
 	switch (nr) {

@@ -241,9 +241,6 @@ mod linux {
         let seeded = enricher.seed();
         stats.set_process_table_size(seeded as u64);
         let attached = probes.attached.len();
-        for (tp, why) in &probes.skipped {
-            eprintln!("note: {tp} not attached: {why}");
-        }
         healthy.store(true, Ordering::Relaxed);
         match metrics_addr {
             Some(a) => eprintln!(
