@@ -98,10 +98,25 @@ fn open_loop(n: u64) -> Duration {
     t.elapsed()
 }
 
+/// fork + execve("/bin/true") + waitpid, with a minimal environment (cargo's
+/// LD_LIBRARY_PATH would send the loader through dozens of failed opens per exec).
 fn exec_loop(n: u64) -> Duration {
+    let path = CString::new("/bin/true").expect("path");
+    let arg0 = CString::new("true").expect("arg");
+    let env0 = CString::new("PATH=/usr/bin:/bin").expect("env");
+    let argv = [arg0.as_ptr(), std::ptr::null()];
+    let envp = [env0.as_ptr(), std::ptr::null()];
     let t = Instant::now();
     for _ in 0..n {
-        let _ = Command::new("/bin/true").status();
+        unsafe {
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                libc::_exit(127);
+            }
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
     }
     t.elapsed()
 }

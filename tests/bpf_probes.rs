@@ -9,9 +9,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use secmon::bpf::abi::{
-    self, KIND_EXEC, KIND_EXIT, KIND_FORK, KIND_SYSCALL, KIND_SYSCALL_ENTER, nr,
-};
+use secmon::bpf::abi::{self, KIND_EXEC, KIND_EXIT, KIND_FORK, KIND_SYSCALL, nr};
 use secmon::bpf::loader::{ProbeConfig, Probes};
 
 mod common;
@@ -26,6 +24,20 @@ struct Rec {
     comm: String,
     vpid: u32,
     start_ns: u64,
+    cgroup_id: u64,
+    memcg_id: u64,
+}
+
+/// The inode of this process's cgroup directory for the hierarchy whose /proc/self/cgroup
+/// line matches `pick`, under `root`: what the kernel reports as that cgroup's id.
+fn own_cgroup_inode(pick: impl Fn(&str) -> bool, root: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let line = text.lines().find(|l| pick(l))?;
+    let path = line.splitn(3, ':').nth(2)?;
+    std::fs::metadata(format!("{root}{path}"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 fn load(drop_prefixes: Vec<String>) -> Option<Probes> {
@@ -73,12 +85,21 @@ fn collect(p: &mut Probes, child: i32, until: impl Fn(&[Rec]) -> bool) -> Vec<Re
                     comm: ev.hdr.comm(),
                     vpid: ev.hdr.vpid,
                     start_ns: ev.hdr.start_ns,
+                    cgroup_id: ev.hdr.cgroup_id,
+                    memcg_id: ev.hdr.memcg_id,
                 });
             }
         })
         .expect("poll");
     }
     out
+}
+
+fn exec_vpid(recs: &[Rec]) -> u32 {
+    recs.iter()
+        .find(|r| r.kind == KIND_EXEC)
+        .map(|r| r.vpid)
+        .unwrap_or(0)
 }
 
 fn c(s: &str) -> CString {
@@ -183,8 +204,33 @@ fn records_for_every_probed_syscall_family() {
         open.args[2] as i32 & (libc::O_CREAT | libc::O_WRONLY),
         libc::O_CREAT | libc::O_WRONLY
     );
-    assert_eq!(open.vpid, open.pid, "host pid namespace");
+    assert_eq!(
+        open.vpid, 0,
+        "syscall records leave the namespace view to the process table"
+    );
+    assert_eq!(
+        exec_vpid(&recs),
+        child as u32,
+        "process records carry it: host pid namespace"
+    );
     assert!(open.start_ns > 0);
+    // cgroup identity, the base of container identity: the v2 id and the v1 memory id are
+    // the inode numbers of the cgroup directories
+    if let Some(ino) = own_cgroup_inode(|l| l.starts_with("0::"), "/sys/fs/cgroup/unified")
+        .or_else(|| own_cgroup_inode(|l| l.starts_with("0::"), "/sys/fs/cgroup"))
+    {
+        assert_eq!(open.cgroup_id, ino, "cgroup v2 id");
+    }
+    if let Some(ino) = own_cgroup_inode(
+        |l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "memory"))
+        },
+        "/sys/fs/cgroup/memory",
+    ) {
+        assert_eq!(open.memcg_id, ino, "cgroup v1 memory id");
+    }
 
     let sym = find(KIND_SYSCALL, nr::SYMLINK).expect("symlink record");
     assert_eq!(s(sym, 0), file.to_string_lossy());
@@ -226,8 +272,9 @@ fn records_for_every_probed_syscall_family() {
     let pt = find(KIND_SYSCALL, nr::PTRACE).expect("ptrace record");
     assert_eq!(pt.args[0], libc::PTRACE_TRACEME as u64);
 
-    let module = find(KIND_SYSCALL_ENTER, nr::FINIT_MODULE).expect("finit_module attempt");
+    let module = find(KIND_SYSCALL, nr::FINIT_MODULE).expect("finit_module attempt");
     assert_eq!(s(module, 0), "secmon-probe=1");
+    assert!(module.ret < 0, "refused (no modules here, or a bad fd)");
 
     let failed = find(KIND_SYSCALL, nr::EXECVE).expect("failed execve record");
     assert_eq!(failed.ret, -(libc::ENOENT as i64));

@@ -69,7 +69,14 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
             category: rng.below(8) as u8,
             ts: rng.next(),
             ret: rng.next() as i64 % 5,
-            args: [rng.next(), rng.below(4), rng.next(), rng.below(3), rng.next(), rng.next()],
+            args: [
+                rng.next(),
+                rng.below(4),
+                rng.next(),
+                rng.below(3),
+                rng.next(),
+                rng.next(),
+            ],
             cgroup_id: rng.below(10_000),
             memcg_id: rng.below(10_000),
             cap_eff: rng.next(),
@@ -103,8 +110,9 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
                     events += 1;
                     if ruleset.matches(&ev, &mut matches) > 0 {
                         for &id in matches.ids() {
-                            let _ = secmon::sensor::alert::Alert::from_match(&ruleset, id, &ev, "h")
-                                .map(|a| a.to_json_line());
+                            let _ =
+                                secmon::sensor::alert::Alert::from_match(&ruleset, id, &ev, "h")
+                                    .map(|a| a.to_json_line());
                         }
                     }
                 }
@@ -119,5 +127,8 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
         }
     }
     assert!(events > 50_000, "most records make events ({events})");
-    assert!(decode_errors > 1_000, "malformed records are refused ({decode_errors})");
+    assert!(
+        decode_errors > 1_000,
+        "malformed records are refused ({decode_errors})"
+    );
 }

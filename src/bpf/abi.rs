@@ -45,8 +45,11 @@
 //! - `KIND_FORK` (sched_process_fork, new processes only): header = parent; `args[0]` =
 //!   child pid, `args[1]` = child start ns.
 //! - `KIND_EXIT` (sched_process_exit, thread-group leaders only): `args[0]` = exit code.
-//! - `KIND_SYSCALL_ENTER`: a syscall caught on entry only (module loads on kernels without
-//!   their tracepoints): `args` as passed, `s0` the module parameter string.
+//! - `KIND_SYSCALL_ENTER`: a syscall caught on entry only: `args` as passed, `s0` as for
+//!   `KIND_SYSCALL`. Reserved: today's programs record every syscall at exit.
+//!
+//! Syscall records leave `vpid` and `pidns` at 0 (reading them costs the kernel two probe
+//! reads per call); process records (exec, fork, exit) carry them.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -527,6 +530,8 @@ pub fn event_type(nr: u16) -> Option<EventType> {
 /// | symlinkat | target (0) | linkpath (2) | |
 /// | mount | source (0) | target (1) | fstype (2) |
 /// | memfd_create | name (0) | | |
+/// | finit_module | parameters (1) | | |
+/// | init_module | parameters (2) | | |
 /// | connect | sockaddr bytes (1), length args[2] ≤ 128 | | |
 pub fn syscall_layout(nr: u16) -> [Option<u8>; 3] {
     match nr {
@@ -544,6 +549,8 @@ pub fn syscall_layout(nr: u16) -> [Option<u8>; 3] {
         nr::RENAME | nr::LINK | nr::SYMLINK => [Some(0), Some(1), None],
         nr::RENAMEAT | nr::RENAMEAT2 | nr::LINKAT => [Some(1), Some(3), None],
         nr::SYMLINKAT => [Some(0), Some(2), None],
+        nr::FINIT_MODULE => [Some(1), None, None],
+        nr::INIT_MODULE => [Some(2), None, None],
         nr::MOUNT => [Some(0), Some(1), Some(2)],
         _ => [None, None, None],
     }

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::abi::{self, CATEGORIES};
@@ -43,7 +43,8 @@ pub struct ProbeConfig {
     pub self_pid: u32,
     /// Load this object file instead of the embedded one.
     pub object: Option<PathBuf>,
-    /// Where tracefs is mounted.
+    /// Where tracefs is mounted (checked by `sensor::prereq`; aya finds tracepoint ids in
+    /// it when attaching the sched programs).
     pub tracefs: PathBuf,
 }
 
@@ -105,10 +106,6 @@ pub struct Probes {
     stats: PerCpuArray<MapData, u64>,
     /// Tracepoints attached, as `category/name`.
     pub attached: Vec<String>,
-}
-
-fn tracepoint_exists(tracefs: &Path, category: &str, name: &str) -> bool {
-    tracefs.join("events").join(category).join(name).is_dir()
 }
 
 impl Probes {
@@ -194,40 +191,13 @@ impl Probes {
             .iter()
             .filter(|s| cfg.syscalls.contains(&s.0))
             .collect();
-        let module = |s: &&(u16, &str, crate::rules::EventType, u8)| {
-            s.0 == abi::nr::INIT_MODULE || s.0 == abi::nr::FINIT_MODULE
-        };
-        if wanted.iter().any(|s| !module(s)) {
+        if !wanted.is_empty() {
             let p: &mut BtfTracePoint = program(&mut bpf, "sys_exit_btf")?;
             p.load("sys_exit", &btf)
                 .map_err(|e| attach_err("sys_exit_btf", &e))?;
             p.attach().map_err(|e| attach_err("tp_btf/sys_exit", &e))?;
-            let names: Vec<&str> = wanted.iter().filter(|s| !module(s)).map(|s| s.1).collect();
+            let names: Vec<&str> = wanted.iter().map(|s| s.1).collect();
             attached.push(format!("tp_btf/sys_exit ({})", names.join(", ")));
-        }
-
-        // Module loads: their own tracepoints where the kernel has them, else the raw
-        // sys_enter tracepoint filtered to their syscall numbers.
-        let modules: Vec<_> = wanted.iter().filter(|s| module(s)).collect();
-        if !modules.is_empty() {
-            let have_tp = modules.iter().all(|(_, name, _, _)| {
-                tracepoint_exists(&cfg.tracefs, "syscalls", &format!("sys_enter_{name}"))
-            });
-            if have_tp {
-                let p: &mut TracePoint = program(&mut bpf, "tp_module_enter")?;
-                p.load().map_err(|e| attach_err("tp_module_enter", &e))?;
-                for (_, name, _, _) in modules {
-                    let tp = format!("sys_enter_{name}");
-                    p.attach("syscalls", &tp).map_err(|e| attach_err(&tp, &e))?;
-                    attached.push(format!("syscalls/{tp}"));
-                }
-            } else {
-                let p: &mut RawTracePoint = program(&mut bpf, "raw_module")?;
-                p.load().map_err(|e| attach_err("raw_module", &e))?;
-                p.attach("sys_enter")
-                    .map_err(|e| attach_err("raw_tracepoint/sys_enter", &e))?;
-                attached.push("raw_tracepoint/sys_enter (init_module, finit_module)".to_string());
-            }
         }
 
         let ring = RingBuf::try_from(bpf.take_map("events").ok_or(ProbeError::Map("events"))?)

@@ -13,9 +13,10 @@
  *   sched_exec         sched/sched_process_exec: filename, argv, environment, exe identity
  *   sched_fork         tp_btf/sched_process_fork: new processes (not threads)
  *   sched_exit         sched/sched_process_exit: thread-group leaders
- *   raw_module         raw_tracepoint/sys_enter filtered to init_module/finit_module, for
- *                      kernels built without modules (no syscall tracepoints for them)
- *   tp_module_enter    syscalls/sys_enter_{init,finit}_module where they exist
+ *
+ * Module loads (init_module, finit_module) are caught at sys_exit like the rest: the raw
+ * tracepoint fires even on kernels built without modules, where the calls fail with ENOSYS
+ * and have no syscalls/ tracepoints of their own; the attempt is the event.
  *
  * In-kernel filtering: the sensor's own process, dup* that do not target fds 0-2, successful
  * execve exits (sched_exec reports them), and configurable path prefixes.
@@ -217,7 +218,7 @@ static __always_inline __u32 tty_nr(struct task_struct *task)
 
 /* The header every record starts with. Task fields are read through the BTF-typed current
  * task (plain loads the verifier guards) rather than one probe-read helper call each. */
-static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u8 cat)
+static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u8 cat, bool full)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -234,7 +235,8 @@ static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u
 	h->ppid = task->real_parent->tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	/* the default-hierarchy (v2) cgroup, as bpf_get_current_cgroup_id() sees it, by loads */
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	int memcg = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
 	h->memcg_id = 0;
 	if (memcg >= 0 && memcg < 16) {
@@ -242,18 +244,26 @@ static __always_inline void fill_header(struct hdr *h, __u16 kind, __u16 nr, __u
 		if (css)
 			h->memcg_id = css->cgroup->kn->id;
 	}
+	const struct cred *cred = task->cred;
 	h->cap_eff = 0;
-	bpf_probe_read_kernel(&h->cap_eff, sizeof(h->cap_eff), &task->cred->cap_effective);
+	if (bpf_core_field_exists(cred->cap_effective.val))
+		h->cap_eff = cred->cap_effective.val;
+	else
+		bpf_probe_read_kernel(&h->cap_eff, sizeof(h->cap_eff), &cred->cap_effective);
 	h->start_ns = task->group_leader->start_boottime;
+	/* The pid-namespace view costs two probe reads: process records carry it, syscall
+	 * records leave it 0 and userspace takes it from the process table. */
 	h->vpid = 0;
 	h->pidns = 0;
-	own_pid_ns(task, &h->vpid, &h->pidns);
+	if (full)
+		own_pid_ns(task, &h->vpid, &h->pidns);
 	h->tty = tty_nr(task);
 	h->loginuid = (__u32)-1;
 	if (bpf_core_field_exists(task->loginuid))
 		h->loginuid = task->loginuid.val;
 	h->mntns = task->nsproxy ? task->nsproxy->mnt_ns->ns.inum : 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* comm by two loads instead of a helper call */
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 	for (int i = 0; i < 6; i++)
 		h->args[i] = 0;
 	for (int i = 0; i < 4; i++)
@@ -438,7 +448,7 @@ int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
 	if (!h)
 		return 0;
 	__u8 cat = category_of(nr);
-	fill_header(h, KIND_SYSCALL, nr, cat);
+	fill_header(h, KIND_SYSCALL, nr, cat, false);
 	h->ret = ret;
 	h->args[0] = regs->di;
 	h->args[1] = regs->si;
@@ -452,6 +462,12 @@ int BPF_PROG(sys_exit_btf, struct pt_regs *regs, long ret)
 	case NR_OPEN: case NR_CREAT: case NR_UNLINK: case NR_CHMOD: case NR_UMOUNT2:
 	case NR_EXECVE: case NR_MEMFD_CREATE:
 		a0 = 0;
+		break;
+	case NR_FINIT_MODULE: /* (fd, params, flags): the parameter string */
+		a0 = 1;
+		break;
+	case NR_INIT_MODULE: /* (image, len, params) */
+		a0 = 2;
 		break;
 	case NR_OPENAT: case NR_UNLINKAT: case NR_FCHMODAT: case NR_EXECVEAT:
 		a0 = 1;
@@ -515,7 +531,7 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct hdr *h = scratch_hdr();
 	if (!h)
 		return 0;
-	fill_header(h, KIND_EXEC, 0, CAT_PROCESS);
+	fill_header(h, KIND_EXEC, 0, CAT_PROCESS, true);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 off = HDR_LEN;
 	unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
@@ -578,7 +594,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	struct hdr *h = scratch_hdr();
 	if (!h)
 		return 0;
-	fill_header(h, KIND_FORK, 0, CAT_PROCESS);
+	fill_header(h, KIND_FORK, 0, CAT_PROCESS, true);
 	h->args[0] = child->tgid;
 	h->args[1] = child->start_boottime;
 	emit(h, HDR_LEN);
@@ -594,47 +610,9 @@ int sched_exit(void *ctx)
 	struct hdr *h = scratch_hdr();
 	if (!h)
 		return 0;
-	fill_header(h, KIND_EXIT, 0, CAT_PROCESS);
+	fill_header(h, KIND_EXIT, 0, CAT_PROCESS, true);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	h->args[0] = BPF_CORE_READ(task, exit_code);
 	emit(h, HDR_LEN);
 	return 0;
-}
-
-static __always_inline int module_attempt(long id, __u64 a0, __u64 a1, __u64 a2)
-{
-	struct hdr *h = scratch_hdr();
-	if (!h)
-		return 0;
-	fill_header(h, KIND_SYSCALL_ENTER, id, CAT_SECURITY);
-	h->args[0] = a0;
-	h->args[1] = a1;
-	h->args[2] = a2;
-	/* parameter string: finit_module(fd, params, flags), init_module(image, len, params) */
-	const void *params = (const void *)(id == NR_FINIT_MODULE ? a1 : a2);
-	__u32 off = put_user_str(h, HDR_LEN, 0, params, 256);
-	emit(h, off);
-	return 0;
-}
-
-SEC("raw_tracepoint/sys_enter")
-int raw_module(struct bpf_raw_tracepoint_args *ctx)
-{
-	/* Not ctx->args[1]: a CO-RE access into the flexible array is refused by aya 0.14. */
-	__u64 *args = (__u64 *)ctx;
-	long id = args[1];
-	if (id != NR_INIT_MODULE && id != NR_FINIT_MODULE)
-		return 0;
-	if (is_self())
-		return 0;
-	struct pt_regs *regs = (struct pt_regs *)args[0];
-	return module_attempt(id, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
-}
-
-SEC("tracepoint")
-int tp_module_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	if (is_self())
-		return 0;
-	return module_attempt((int)ctx->id, ctx->args[0], ctx->args[1], ctx->args[2]);
 }
