@@ -1,4 +1,4 @@
-//! A malformed record or an unknown cgroup layout never crashes the sensor: 200,000
+//! A malformed record or an unknown cgroup layout never crashes the sensor: 100,000
 //! pseudo-random records (valid headers with garbage fields, random syscall numbers,
 //! strings with binary bytes, truncated and padded buffers) go through the decoder and the
 //! enricher over this machine's real /proc, then through the default rules. Deterministic
@@ -46,7 +46,7 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
     let mut rng = Rng(0x5ec_0_5eed);
     let mut matches = Matches::new();
     let (mut events, mut decode_errors) = (0u64, 0u64);
-    for i in 0..200_000u32 {
+    for i in 0..100_000u32 {
         let nr = if rng.below(4) == 0 {
             rng.below(500) as u16
         } else {
@@ -126,7 +126,7 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
             assert!(enricher.table().len() <= 65_536, "process table bounded");
         }
     }
-    assert!(events > 50_000, "most records make events ({events})");
+    assert!(events > 25_000, "most records make events ({events})");
     assert!(
         decode_errors > 1_000,
         "malformed records are refused ({decode_errors})"

@@ -42,6 +42,9 @@ pub struct SensorArgs {
     /// POST every alert to this URL (falcosidekick-compatible JSON)
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+    /// Trust this CA bundle (PEM) for an https --webhook instead of the system roots
+    #[arg(long, value_name = "PATH", requires = "webhook")]
+    pub webhook_ca: Option<PathBuf>,
     /// Do not print alerts on stdout
     #[arg(long)]
     pub quiet: bool,
@@ -51,7 +54,7 @@ pub struct SensorArgs {
     /// Drop file events under this path prefix in the kernel (repeatable, at most 8)
     #[arg(long, value_name = "PREFIX")]
     pub drop_path_prefix: Vec<String>,
-    /// Resolve host names used with fd.sip.name in rules at load time
+    /// Do not resolve host names used with fd.sip.name in rules (only literal addresses match)
     #[arg(long)]
     pub no_resolve_hosts: bool,
     /// Load this eBPF object instead of the embedded one (built by scripts/build-bpf)
@@ -106,7 +109,11 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
             f.keep = args.alerts_file_keep;
             f
         }),
-        webhook: args.webhook.map(crate::sensor::sinks::WebhookConfig::new),
+        webhook: args.webhook.map(|url| {
+            let mut w = crate::sensor::sinks::WebhookConfig::new(url);
+            w.ca_file = args.webhook_ca;
+            w
+        }),
         stdout: !args.quiet,
         ring_bytes,
         drop_prefixes: args.drop_path_prefix,

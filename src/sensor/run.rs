@@ -113,8 +113,9 @@ mod linux {
     const POLL: Duration = Duration::from_millis(10);
 
     pub fn run(opts: SensorOptions) -> anyhow::Result<i32> {
-        let tracefs = prereq::check().map_err(anyhow::Error::msg)?;
+        // Rules first: a bad rules file is the commonest mistake and needs no privileges.
         let (ruleset, diagnostics) = load_rules(&opts)?;
+        let tracefs = prereq::check().map_err(anyhow::Error::msg)?;
         for d in diagnostics
             .iter()
             .filter(|d| d.severity == crate::rules::Severity::Warning)
@@ -132,6 +133,7 @@ mod linux {
         let stats = Arc::new(SensorStats::default());
         stats.set_rules_loaded(ruleset.active_count() as u64);
 
+        let n_syscalls = syscalls.len();
         let probes = Probes::load(&ProbeConfig {
             ring_bytes: opts.ring_bytes,
             wakeup_bytes: WAKEUP_BYTES.min(opts.ring_bytes as u64 / 4),
@@ -241,14 +243,15 @@ mod linux {
         let seeded = enricher.seed();
         stats.set_process_table_size(seeded as u64);
         let attached = probes.attached.len();
+        let traced = n_syscalls;
         healthy.store(true, Ordering::Relaxed);
         match metrics_addr {
             Some(a) => eprintln!(
-                "secmon sensor ready: {attached} probes attached, {} rules, {seeded} processes; metrics on http://{a}/metrics",
+                "secmon sensor ready: {traced} syscalls and process lifecycle traced ({attached} programs), {} rules, {seeded} processes; metrics on http://{a}/metrics",
                 ruleset.active_count()
             ),
             None => eprintln!(
-                "secmon sensor ready: {attached} probes attached, {} rules, {seeded} processes",
+                "secmon sensor ready: {traced} syscalls and process lifecycle traced ({attached} programs), {} rules, {seeded} processes",
                 ruleset.active_count()
             ),
         }
