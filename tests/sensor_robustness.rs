@@ -43,7 +43,7 @@ fn random_records_never_crash_decoder_enricher_or_rules() {
     let mut enricher = Enricher::new(EnricherConfig::default(), None);
     enricher.seed();
     let me = std::process::id();
-    let mut rng = Rng(0x5ec_0_5eed);
+    let mut rng = Rng(0x5ec0_5eed);
     let mut matches = Matches::new();
     let (mut events, mut decode_errors) = (0u64, 0u64);
     for i in 0..100_000u32 {
