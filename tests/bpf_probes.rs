@@ -200,6 +200,7 @@ fn records_for_every_probed_syscall_family() {
         .find(|r| r.kind == KIND_SYSCALL && r.nr == nr::OPENAT && s(r, 0) == file.to_string_lossy())
         .expect("openat record with the path");
     assert!(open.ret >= 0);
+    assert_eq!(open.pid as i32, child);
     assert_eq!(
         open.args[2] as i32 & (libc::O_CREAT | libc::O_WRONLY),
         libc::O_CREAT | libc::O_WRONLY
