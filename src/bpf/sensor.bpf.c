@@ -124,8 +124,8 @@ _Static_assert(sizeof(struct sock_info) == SOCK_INFO_LEN, "sock_info layout must
 
 /* Set by the loader before load (EbpfLoader::override_global). */
 const volatile __u32 sensor_tgid = 0;
-/* 0: wake the reader on every record; N: only when more than N bytes are pending (the
- * reader also drains on a short timer). */
+/* 0: the kernel's adaptive wakeups; N: wake the reader when the backlog crosses N bytes
+ * (the reader also drains on a short timer). */
 const volatile __u64 wakeup_bytes = 0;
 /* Path prefixes whose file events never leave the kernel; length 0 ends the list. */
 const volatile char drop_prefix[MAX_PREFIXES][PREFIX_LEN] = {};
@@ -408,10 +408,15 @@ static __always_inline void emit(struct hdr *h, __u32 size)
 	if (size < HDR_LEN || size > HALF + LIST_LEN * 2)
 		return;
 	h->size = size;
+	/* Wake the reader only when this record makes the backlog cross `wakeup_bytes`: a
+	 * reader that is behind is draining already (poll reports pending data), and forcing a
+	 * wakeup per record then only adds an irq_work each. The reader also drains on a timer. */
 	__u64 flags = 0;
-	if (wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-										   : BPF_RB_NO_WAKEUP;
+	if (wakeup_bytes) {
+		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		flags = (avail < wakeup_bytes && avail + size >= wakeup_bytes) ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+	}
 	__u8 cat = h->category < N_CATS ? h->category : CAT_OTHER;
 	if (bpf_ringbuf_output(&events, h, size, flags) < 0)
 		bump(2 * cat + 1);
