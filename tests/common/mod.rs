@@ -11,3 +11,4 @@ pub fn require_or_skip(what: &str) {
     }
     eprintln!("SKIPPED LOUDLY: {what}");
 }
+pub mod cluster;
