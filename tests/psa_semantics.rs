@@ -117,12 +117,13 @@ fn apparmor_fields_and_annotations() {
         message("baseline", "latest", WorkloadKind::Deployment, &d),
         "would violate PodSecurity \"baseline:latest\": forbidden AppArmor profile (pod and container \"c\" must not set AppArmor profile type to \"Unconfined\")"
     );
-    // On a Pod, the API server mirrors the field into an annotation first: both are listed.
+    // On a Pod, API servers 1.30-1.33 mirrored the field into an annotation; 1.34+ no
+    // longer do (kubernetes#131989, confirmed against v1.36 by tests/psa_live.rs).
     let p = pod(json!({"containers": [{"name": "c", "image": "i",
         "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]}));
     assert_eq!(
         message("baseline", "latest", WorkloadKind::Pod, &p),
-        "would violate PodSecurity \"baseline:latest\": forbidden AppArmor profiles (container \"c\" and annotation must not set AppArmor profile type to \"Unconfined\", \"container.apparmor.security.beta.kubernetes.io/c=\"unconfined\"\")"
+        "would violate PodSecurity \"baseline:latest\": forbidden AppArmor profile (container \"c\" must not set AppArmor profile type to \"Unconfined\")"
     );
     // Allowed values: RuntimeDefault, Localhost, runtime/default, localhost/*, empty.
     let p = pod(

@@ -18,6 +18,8 @@ use crate::report::psa::{InputProblem, PsaReport, PsaResult, Skipped, Subject};
 use crate::report::{self, Format, RenderOptions};
 use crate::selector::Selector;
 
+mod live;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +66,16 @@ pub enum PsaCommand {
     Check(CheckArgs),
     /// Print manifests patched to satisfy the level where a safe patch exists
     Fix(FixArgs),
+    /// Per namespace of a live cluster: the strictest level its workloads satisfy, what
+    /// breaks at the next one, and the kubectl label command to tighten it
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Policy version to plan for: latest or v1.N
+    #[arg(long = "version", value_name = "VERSION", default_value = "latest", value_parser = parse_version)]
+    pub policy_version: Version,
 }
 
 /// `--level`: a Pod Security level, or the level of the object's Namespace in the input.
@@ -110,9 +122,10 @@ impl InputArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
-    /// Pod Security level to check against
-    #[arg(long, value_enum, default_value = "restricted")]
-    pub level: LevelArg,
+    /// Pod Security level to check against [default: restricted for manifests; a live
+    /// cluster is checked at each namespace's own labels]
+    #[arg(long, value_enum)]
+    pub level: Option<LevelArg>,
     /// Policy version: latest or v1.N
     #[arg(long = "version", value_name = "VERSION", default_value = "latest", value_parser = parse_version)]
     pub policy_version: Version,
@@ -168,6 +181,7 @@ pub fn run(g: &GlobalArgs, args: PsaArgs) -> anyhow::Result<i32> {
     match args.command {
         PsaCommand::Check(a) => check(g, a),
         PsaCommand::Fix(a) => fix(g, a),
+        PsaCommand::Plan(a) => live::plan(g, a),
     }
 }
 
@@ -182,7 +196,7 @@ struct PolicyChooser {
 impl PolicyChooser {
     fn new(g: &GlobalArgs, args: &PolicyArgs, objects: &[Object]) -> PolicyChooser {
         let fallback = Policy::new(args.default_level.into(), args.default_version);
-        let fixed = match args.level {
+        let fixed = match args.level.unwrap_or(LevelArg::Restricted) {
             LevelArg::Privileged => Some(Policy::new(Level::Privileged, args.policy_version)),
             LevelArg::Baseline => Some(Policy::new(Level::Baseline, args.policy_version)),
             LevelArg::Restricted => Some(Policy::new(Level::Restricted, args.policy_version)),
@@ -252,10 +266,7 @@ fn problems(errors: Vec<InputError>) -> Vec<InputProblem> {
 fn load(input: &InputArgs) -> anyhow::Result<(Vec<SourceFile>, Vec<InputError>)> {
     let paths = input.paths();
     if paths.is_empty() {
-        bail!(
-            "no input: pass manifests with -f PATH (files, directories or - for stdin); \
-             auditing a live cluster without -f is not available in this version"
-        );
+        bail!("no input: pass manifests with -f PATH (files, directories or - for stdin)");
     }
     Ok(manifest::read_sources(
         &paths,
@@ -354,6 +365,9 @@ fn selector(g: &GlobalArgs) -> anyhow::Result<Selector> {
 }
 
 fn check(g: &GlobalArgs, args: CheckArgs) -> anyhow::Result<i32> {
+    if args.input.paths().is_empty() {
+        return live::check(g, args);
+    }
     let selector = selector(g)?;
     let (files, read_errors) = load(&args.input)?;
     let (objects, parse_errors) = manifest::objects(&files);
@@ -382,7 +396,7 @@ fn check(g: &GlobalArgs, args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 fn fix(g: &GlobalArgs, args: FixArgs) -> anyhow::Result<i32> {
-    if args.policy.level == LevelArg::FromNamespace {
+    if args.policy.level == Some(LevelArg::FromNamespace) {
         bail!("psa fix needs a fixed --level (baseline or restricted), not from-namespace");
     }
     if args.in_place && args.input.paths().iter().any(|p| p == "-") {

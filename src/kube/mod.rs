@@ -4,6 +4,8 @@
 //! service-account config. `--context`, `--cluster`, `--user` override the kubeconfig's
 //! choices, `-n` sets the default namespace, `--request-timeout` bounds every request.
 
+pub mod list;
+
 use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};

@@ -179,7 +179,8 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value, base: &str) -> Result<T, Tem
 /// * a volume with no source becomes an `emptyDir` (every kind);
 /// * for Pods with `hostNetwork: true`, each container port's `hostPort` defaults to its
 ///   `containerPort` (Pods only since 1.28);
-/// * for Linux Pods (since 1.30), AppArmor annotations and fields are synced both ways.
+/// * for Linux Pods, AppArmor annotations are copied into the fields they stand for (the
+///   field-to-annotation direction of 1.30–1.33 was dropped in 1.34, kubernetes#131989).
 pub fn apply_defaults(template: &mut PodTemplate, is_pod: bool) {
     for vol in template.spec.volumes.iter_mut().flatten() {
         if !volume_has_source(vol) {
@@ -242,18 +243,6 @@ fn volume_has_source(v: &Volume) -> bool {
 
 const APPARMOR_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
-fn annotation_for_field(p: &AppArmorProfile) -> Option<String> {
-    match p.type_.as_str() {
-        "RuntimeDefault" => Some("runtime/default".to_string()),
-        "Unconfined" => Some("unconfined".to_string()),
-        "Localhost" => p
-            .localhost_profile
-            .as_ref()
-            .map(|name| format!("localhost/{name}")),
-        _ => None,
-    }
-}
-
 fn field_for_annotation(a: &str) -> Option<AppArmorProfile> {
     let profile = |t: &str, name: Option<String>| AppArmorProfile {
         type_: t.to_string(),
@@ -273,7 +262,7 @@ fn field_for_annotation(a: &str) -> Option<AppArmorProfile> {
     }
 }
 
-/// Upstream's `applyAppArmorVersionSkew` for Linux pods.
+/// Upstream's `applyAppArmorVersionSkew` for Linux pods, as of 1.34: annotation to field.
 fn sync_apparmor(t: &mut PodTemplate) {
     if t.spec.os.as_ref().is_some_and(|os| os.name == "windows") {
         return;
@@ -285,26 +274,16 @@ fn sync_apparmor(t: &mut PodTemplate) {
         .and_then(|s| s.app_armor_profile.clone());
     let annotations = t.meta.annotations.get_or_insert_with(BTreeMap::new);
     let spec = &mut t.spec;
-    let mut visit = |name: &str, sc: &mut Option<SecurityContext>| {
+    let visit = |name: &str, sc: &mut Option<SecurityContext>| {
         let key = format!("{APPARMOR_PREFIX}{name}");
         let container_profile = sc.as_ref().and_then(|s| s.app_armor_profile.as_ref());
-        match annotations.get(&key) {
-            None => {
-                let from = container_profile.or(pod_profile.as_ref());
-                if let Some(a) = from.and_then(annotation_for_field)
-                    && !a.is_empty()
-                {
-                    annotations.insert(key, a);
-                }
-            }
-            Some(a) => {
-                if container_profile.is_none()
-                    && let Some(field) = field_for_annotation(a)
-                    && pod_profile.as_ref() != Some(&field)
-                {
-                    sc.get_or_insert_with(Default::default).app_armor_profile = Some(field);
-                }
-            }
+        // Since 1.34 fields are no longer copied into annotations (kubernetes#131989).
+        if let Some(a) = annotations.get(&key)
+            && container_profile.is_none()
+            && let Some(field) = field_for_annotation(a)
+            && pod_profile.as_ref() != Some(&field)
+        {
+            sc.get_or_insert_with(Default::default).app_armor_profile = Some(field);
         }
     };
     for c in spec.init_containers.iter_mut().flatten() {
@@ -394,17 +373,13 @@ mod tests {
     }
 
     #[test]
-    fn apparmor_field_is_mirrored_into_an_annotation() {
+    fn apparmor_annotations_become_fields_but_not_the_reverse() {
+        // 1.34+ (kubernetes#131989): a field is not mirrored into an annotation; the
+        // differential test against a real v1.36 API server (tests/psa_live.rs) found it.
         let pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "c",
             "securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]}});
         let t = extract(WorkloadKind::Pod, &pod).unwrap().unwrap();
-        assert_eq!(
-            t.meta
-                .annotations
-                .unwrap()
-                .get("container.apparmor.security.beta.kubernetes.io/c"),
-            Some(&"unconfined".to_string())
-        );
+        assert!(t.meta.annotations.is_none());
         let pod = json!({"kind": "Pod", "metadata": {"annotations": {
             "container.apparmor.security.beta.kubernetes.io/c": "localhost/prof"}},
             "spec": {"containers": [{"name": "c"}]}});

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod cis;
 mod junit;
 pub mod psa;
+pub mod psa_plan;
 pub mod rules;
 mod sarif;
 
