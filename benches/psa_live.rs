@@ -16,7 +16,7 @@ const NAMESPACES: usize = 100;
 const PODS_PER_NAMESPACE: usize = 100;
 
 fn pod(ns: &str, i: usize) -> Pod {
-    let spec = if i % 5 == 0 {
+    let spec = if i.is_multiple_of(5) {
         json!({"containers": [{"name": "app", "image": "registry.test/app:1"}]})
     } else {
         json!({
