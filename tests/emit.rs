@@ -208,6 +208,53 @@ fn every_alert_has_a_passing_promtool_unit_test() {
                 ("10m", "SecmonCriticalDetection", vec![]),
             ],
         ),
+        // The sensor's counter for a (rule, priority, namespace) appears at 1 with its first
+        // alert: increase() sees nothing, the first-seen arm fires once the sensor has been
+        // scraped for the window.
+        case(
+            "a counter born at 1 fires",
+            &[
+                (
+                    r#"secmon_sensor_info{instance="node1:9376",job="secmon-sensor",node="node1",version="0.1.0"}"#,
+                    "1x20",
+                ),
+                (
+                    r#"secmon_alerts_total{instance="node1:9376",job="secmon-sensor",rule="Fileless execution via memfd",priority="critical",namespace="shop"}"#,
+                    "_x9 1x10",
+                ),
+            ],
+            vec![
+                (
+                    "10m",
+                    "SecmonCriticalDetection",
+                    vec![alert(
+                        "SecmonCriticalDetection",
+                        json!({"severity": "critical", "rule": "Fileless execution via memfd", "priority": "critical", "namespace": "shop"}),
+                        "Critical detection: Fileless execution via memfd",
+                        "The secmon sensor raised critical alerts for rule \"Fileless execution via memfd\" in namespace \"shop\" within 5m.",
+                    )],
+                ),
+                ("16m", "SecmonCriticalDetection", vec![]),
+            ],
+        ),
+        // A Prometheus that has just started takes no old count for a new detection.
+        case(
+            "old counts at Prometheus start are not new",
+            &[
+                (
+                    r#"secmon_sensor_info{instance="node1:9376",job="secmon-sensor",node="node1",version="0.1.0"}"#,
+                    "1x20",
+                ),
+                (
+                    r#"secmon_alerts_total{instance="node1:9376",job="secmon-sensor",rule="Fileless execution via memfd",priority="critical",namespace="shop"}"#,
+                    "3x20",
+                ),
+            ],
+            vec![
+                ("1m", "SecmonCriticalDetection", vec![]),
+                ("10m", "SecmonCriticalDetection", vec![]),
+            ],
+        ),
         case(
             "warnings by rule over the window",
             &[

@@ -105,6 +105,18 @@ pub fn rules_file(o: &RuleOptions) -> Value {
     json!({ "groups": [alert_group(o), record_group(o)] })
 }
 
+/// Alerts counted over `w` for the series `sel`: a series first seen within `w` counts with
+/// its whole value, the others with their `increase`. `increase` alone never sees the first
+/// alert of a (rule, priority, namespace): the sensor's counter appears at 1, not 0. "First
+/// seen" needs the sensor to have been scraped `w` ago already (`secmon_sensor_info offset
+/// w`), so a Prometheus that has just started does not take every old count for new.
+fn counted(sel: &str, w: &str) -> String {
+    format!(
+        "(({sel} unless {sel} offset {w}) and on (instance, job) ({info} offset {w})) or increase({sel}[{w}])",
+        info = m::SENSOR_INFO
+    )
+}
+
 fn alert_group(o: &RuleOptions) -> Value {
     let alerts = m::ALERTS_TOTAL;
     let w = &o.window;
@@ -137,7 +149,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonCriticalDetection",
-            format!("sum by ({by}) (increase({alerts}{{priority=~\"emergency|alert|critical\"}}[{w}])) > 0"),
+            format!("sum by ({by}) ({}) > 0", counted(&format!("{alerts}{{priority=~\"emergency|alert|critical\"}}"), w)),
             "0s",
             "critical",
             "Critical detection: {{ $labels.rule }}",
@@ -146,7 +158,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonWarningDetection",
-            format!("sum by ({by}) (increase({alerts}{{priority=~\"error|warning\"}}[{w}])) > 0"),
+            format!("sum by ({by}) ({}) > 0", counted(&format!("{alerts}{{priority=~\"error|warning\"}}"), w)),
             "0s",
             "warning",
             "Detection: {{ $labels.rule }}",
@@ -155,7 +167,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonAlertSpike",
-            format!("sum by ({ns}) (increase({alerts}[{sw}])) > {t}", ns = m::LABEL_NAMESPACE, sw = o.spike_window, t = num(o.spike_threshold)),
+            format!("sum by ({ns}) ({c}) > {t}", ns = m::LABEL_NAMESPACE, c = counted(alerts, &o.spike_window), t = num(o.spike_threshold)),
             "0s",
             "warning",
             "Spike of secmon alerts in namespace {{ $labels.namespace }}",

@@ -434,8 +434,10 @@ mod tests {
         let b = s.peek(20, 100).unwrap();
         s.commit(b.end).unwrap();
         s.append(&line(5)).unwrap().unwrap();
-        assert_eq!(s.append(&line(6)).unwrap(), Err(Full));
-        assert_eq!(drain(&mut s), (2..6).map(line).collect::<Vec<_>>());
+        s.append(&line(6)).unwrap().unwrap();
+        assert_eq!(s.pending_bytes(), 50);
+        assert_eq!(s.append(&line(7)).unwrap(), Err(Full));
+        assert_eq!(drain(&mut s), (2..7).map(line).collect::<Vec<_>>());
     }
 
     #[test]
