@@ -272,3 +272,128 @@ impl Drop for OpenSearch {
         self.shutdown();
     }
 }
+
+/// What a webhook receiver got: (path, body) per request.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A loopback HTTP/1.1 receiver (keep-alive) that answers every request 200 and records it.
+pub fn webhook_receiver() -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let got: Received = Default::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let g = g.clone();
+            std::thread::spawn(move || {
+                let mut w = match stream.try_clone() {
+                    Ok(w) => w,
+                    Err(_) => return,
+                };
+                let mut r = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let h = h.trim_end().to_ascii_lowercase();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    g.lock()
+                        .unwrap()
+                        .push((path, String::from_utf8_lossy(&body).to_string()));
+                    if w
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// Debian's Alertmanager on 127.0.0.1:`port` with `config` (YAML), no clustering; `None`
+/// (loud skip, CI failure) when it is not installed.
+pub fn alertmanager(dir: &Path, port: u16, config: &str) -> Option<Proc> {
+    if !have("prometheus-alertmanager") {
+        super::require_or_skip("prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+        return None;
+    }
+    std::fs::write(dir.join("alertmanager.yml"), config).expect("write the config");
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("alertmanager.log")).expect("log"))
+        .spawn()
+        .expect("start prometheus-alertmanager");
+    let p = Proc {
+        child,
+        name: "alertmanager",
+    };
+    wait_for("Alertmanager ready", Duration::from_secs(60), || {
+        http(port, "GET", "/-/ready", None).filter(|(s, _)| *s == 200)
+    });
+    Some(p)
+}
+
+/// Debian's Prometheus on 127.0.0.1:`port` with `config` (YAML) and the files it names in
+/// `dir`; `None` (loud skip, CI failure) when it is not installed.
+pub fn prometheus(dir: &Path, port: u16, config: &str) -> Option<Proc> {
+    if !have("prometheus") {
+        super::require_or_skip("prometheus (apt-get install prometheus)");
+        return None;
+    }
+    std::fs::write(dir.join("prometheus.yml"), config).expect("write the config");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).expect("log"))
+        .spawn()
+        .expect("start prometheus");
+    let p = Proc {
+        child,
+        name: "prometheus",
+    };
+    wait_for("Prometheus ready", Duration::from_secs(60), || {
+        http(port, "GET", "/-/ready", None).filter(|(s, _)| *s == 200)
+    });
+    Some(p)
+}
+
+/// Percent-encode a query parameter.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
