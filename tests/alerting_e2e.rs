@@ -50,7 +50,10 @@ fn am_config(receiver_port: u16) -> String {
         "--receiver",
         "warning=chat",
     ]);
-    assert!(cfg.contains("https://alerts.example.com/secmon/critical"), "{cfg}");
+    assert!(
+        cfg.contains("https://alerts.example.com/secmon/critical"),
+        "{cfg}"
+    );
     cfg.replace(
         "https://alerts.example.com/secmon/",
         &format!("http://127.0.0.1:{receiver_port}/"),
@@ -135,10 +138,14 @@ fn a_critical_detection_reaches_the_receiver_through_prometheus_and_directly() {
         "/api/v1/query?query={}",
         servers::urlencode("secmon_sensor_info{job=\"secmon-sensor\"} offset 20s")
     );
-    wait_for("the sensor scraped for 20s", Duration::from_secs(120), || {
-        let v = servers::json(prom_port, "GET", &q, None);
-        (!v["data"]["result"].as_array()?.is_empty()).then_some(())
-    });
+    wait_for(
+        "the sensor scraped for 20s",
+        Duration::from_secs(120),
+        || {
+            let v = servers::json(prom_port, "GET", &q, None);
+            (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+        },
+    );
 
     let status = Command::new(BIN)
         .args(["__action", "memfd-exec"])
@@ -264,7 +271,12 @@ fn alerts_sent_while_alertmanager_is_down_arrive_once_it_is_up() {
     for a in mine {
         assert_eq!(a["labels"]["alertname"], "Read sensitive file untrusted");
         assert_eq!(a["labels"]["severity"], "warning");
-        assert!(a["annotations"]["output"].as_str().unwrap().contains("Sensitive file"));
+        assert!(
+            a["annotations"]["output"]
+                .as_str()
+                .unwrap()
+                .contains("Sensitive file")
+        );
     }
     assert_eq!((c.failed(), c.dropped()), (0, 0));
     rt.block_on(sinks.shutdown(Duration::from_secs(2)));

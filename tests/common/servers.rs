@@ -319,8 +319,7 @@ pub fn webhook_receiver() -> (u16, Received) {
                     g.lock()
                         .unwrap()
                         .push((path, String::from_utf8_lossy(&body).to_string()));
-                    if w
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                         .is_err()
                     {
                         return;
@@ -341,7 +340,10 @@ pub fn alertmanager(dir: &Path, port: u16, config: &str) -> Option<Proc> {
     }
     std::fs::write(dir.join("alertmanager.yml"), config).expect("write the config");
     let child = Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("alertmanager.yml").display()
+        ))
         .arg(format!("--storage.path={}", dir.join("am-data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
@@ -368,8 +370,14 @@ pub fn prometheus(dir: &Path, port: u16, config: &str) -> Option<Proc> {
     }
     std::fs::write(dir.join("prometheus.yml"), config).expect("write the config");
     let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("prom-data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .current_dir(dir)
         .stdout(Stdio::null())
