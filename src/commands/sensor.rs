@@ -136,6 +136,18 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
             )
         })?)
     };
+    // Sink URLs are checked here, before the kernel is touched (the sinks start later).
+    for (flag, url) in [
+        ("--webhook", &args.webhook),
+        ("--elasticsearch", &args.elasticsearch),
+        ("--alertmanager", &args.alertmanager),
+    ] {
+        if let Some(u) = url {
+            crate::httpc::parse_url(u).map_err(|reason| {
+                anyhow::anyhow!("{flag} {u:?}: {reason}; use http://HOST:PORT or https://HOST:PORT")
+            })?;
+        }
+    }
     let ring_bytes = args
         .buffer_size_mib
         .checked_mul(1 << 20)

@@ -54,7 +54,7 @@ impl Default for RuleOptions {
 }
 
 /// Every alert the rules define, in order: the README has one runbook section per name.
-pub const ALERTS: [&str; 10] = [
+pub const ALERTS: [&str; 12] = [
     "SecmonCriticalDetection",
     "SecmonWarningDetection",
     "SecmonAlertSpike",
@@ -65,6 +65,8 @@ pub const ALERTS: [&str; 10] = [
     "SecmonRulesNotLoaded",
     "SecmonSensorCpuHigh",
     "SecmonSensorMemoryHigh",
+    "SecmonSinkLosingAlerts",
+    "SecmonSinkSpoolFilling",
 ];
 
 /// A number as PromQL and people read it: no float noise (`0.45`, not `0.45000000000000007`).
@@ -235,6 +237,33 @@ fn alert_group(o: &RuleOptions) -> Value {
             "warning",
             "The secmon sensor on {{ $labels.instance }} is near its memory limit",
             format!("The sensor at {{{{ $labels.instance }}}} has used more than {} of its {} byte memory limit for 15m; it risks being OOM-killed.", pct(o.limit_ratio), num(o.memory_limit)),
+        ),
+        alert(
+            o,
+            "SecmonSinkLosingAlerts",
+            format!(
+                "sum by (instance, {s}) (increase({d}{{{st}=~\"failed|dropped\"}}[10m])) > 0",
+                s = m::LABEL_SINK,
+                d = m::SINK_DELIVERIES_TOTAL,
+                st = m::LABEL_STATUS
+            ),
+            "0s",
+            "warning",
+            "The secmon sensor on {{ $labels.instance }} loses alerts on its {{ $labels.sink }} sink",
+            "The sensor at {{ $labels.instance }} could not deliver {{ $value }} alert(s) to its {{ $labels.sink }} sink within 10m (failed or dropped): they are missing there.".into(),
+        ),
+        alert(
+            o,
+            "SecmonSinkSpoolFilling",
+            format!(
+                "{b} / {l} > 0.8",
+                b = m::SINK_SPOOL_BYTES,
+                l = m::SINK_SPOOL_LIMIT_BYTES
+            ),
+            "5m",
+            "warning",
+            "The {{ $labels.sink }} spool of the sensor on {{ $labels.instance }} is filling up",
+            "The {{ $labels.sink }} spool of the sensor at {{ $labels.instance }} has been over 80% full for 5m: the store is not taking alerts, and new ones are dropped once it is full.".into(),
         ),
     ];
     json!({ "name": "secmon.alerts", "rules": rules })
