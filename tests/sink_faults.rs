@@ -366,3 +366,88 @@ async fn alertmanager_unreachable_is_retried_then_counted() {
         "every loss counted"
     );
 }
+
+/// `emit es-template --apply` sends the credentials it is given: `--api-key` (or
+/// SECMON_ES_API_KEY) as `ApiKey`, SECMON_ES_USERNAME/PASSWORD as Basic; a 401 is one line
+/// naming the variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_sends_credentials_and_explains_a_refusal() {
+    let (port, seen) = server(|_, req| {
+        let auth = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        if auth.is_empty() || auth.contains("wrong") {
+            (
+                401,
+                r#"{"error":{"reason":"unable to authenticate"}}"#.into(),
+            )
+        } else if req.body.is_empty() {
+            // A GET: nothing exists yet.
+            (404, "{}".into())
+        } else {
+            (200, r#"{"acknowledged":true}"#.into())
+        }
+    })
+    .await;
+    let run = move |args: Vec<String>, env: Vec<(&'static str, &'static str)>| {
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-secmon"));
+            cmd.args(["emit", "es-template", "--apply"])
+                .arg(format!("http://127.0.0.1:{port}"))
+                .args(args)
+                .env_remove("SECMON_ES_API_KEY")
+                .env_remove("SECMON_ES_USERNAME")
+                .env_remove("SECMON_ES_PASSWORD");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let o = cmd.output().unwrap();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).to_string(),
+            )
+        })
+    };
+    let (code, err) = run(vec!["--api-key".into(), "a2V5".into()], vec![])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run(
+        vec![],
+        vec![
+            ("SECMON_ES_USERNAME", "elastic"),
+            ("SECMON_ES_PASSWORD", "changeme"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let auths: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert!(auths.contains(&"ApiKey a2V5".to_string()), "{auths:?}");
+    assert!(
+        auths.contains(&"Basic ZWxhc3RpYzpjaGFuZ2VtZQ==".to_string()),
+        "{auths:?}"
+    );
+    let (code, err) = run(vec![], vec![("SECMON_ES_API_KEY", "wrong")])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(2));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("401") && err.contains("SECMON_ES_API_KEY"),
+        "{err}"
+    );
+}

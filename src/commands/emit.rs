@@ -91,6 +91,15 @@ pub struct EsTemplateArgs {
     /// Trust this CA bundle (PEM) for an https --apply
     #[arg(long, value_name = "PATH", requires = "apply")]
     pub ca_file: Option<std::path::PathBuf>,
+    /// API key for --apply (Elasticsearch's `encoded` form); prefer the environment
+    /// variable, which `ps` does not show. Basic auth: SECMON_ES_USERNAME, SECMON_ES_PASSWORD
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SECMON_ES_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
 }
 
 /// An ILM/ISM duration: a whole number with d, h, m, s, ms (`90d`, `12h`).
@@ -332,7 +341,10 @@ fn es_template(g: &GlobalArgs, a: EsTemplateArgs) -> anyhow::Result<i32> {
     if let Some(url) = a.apply {
         let target = crate::apply::Target {
             url: url.clone(),
-            auth: crate::httpc::Auth::from_env(),
+            auth: match a.api_key.filter(|k| !k.is_empty()) {
+                Some(k) => crate::httpc::Auth::ApiKey(k),
+                None => crate::httpc::Auth::from_env(),
+            },
             ca_file: a.ca_file,
             timeout: std::time::Duration::from_secs(30),
         };

@@ -55,6 +55,15 @@ pub struct SensorArgs {
     /// Trust this CA bundle (PEM) for an https --elasticsearch
     #[arg(long, value_name = "PATH", requires = "elasticsearch")]
     pub elasticsearch_ca: Option<PathBuf>,
+    /// API key for --elasticsearch (the `encoded` form); prefer the environment variable,
+    /// which `ps` does not show. Basic auth: SECMON_ES_USERNAME, SECMON_ES_PASSWORD
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SECMON_ES_API_KEY",
+        hide_env_values = true
+    )]
+    pub elasticsearch_api_key: Option<String>,
     /// Where --elasticsearch keeps alerts the store has not taken yet (survives restarts)
     #[arg(
         long,
@@ -181,7 +190,10 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
             let mut e =
                 crate::sensor::elasticsearch::EsConfig::new(url, args.elasticsearch_spool_dir);
             e.data_stream = args.elasticsearch_data_stream;
-            e.auth = crate::httpc::Auth::from_env();
+            e.auth = match args.elasticsearch_api_key.filter(|k| !k.is_empty()) {
+                Some(k) => crate::httpc::Auth::ApiKey(k),
+                None => crate::httpc::Auth::from_env(),
+            };
             e.ca_file = args.elasticsearch_ca;
             e.spool_max_bytes = args.elasticsearch_spool_max_mib.saturating_mul(1 << 20);
             e.batch_bytes = args.elasticsearch_batch_kib.saturating_mul(1 << 10).max(1);
