@@ -35,10 +35,11 @@ pub enum Command {
     /// Detection rules (Falco format): validate, list, and replay recorded events
     Rules(commands::rules::RulesArgs),
     /// Run the node sensor here (Linux, root): eBPF probes, detection rules, Falco-format alerts
-    Sensor(commands::sensor::SensorArgs),
+    // Boxed: the sensor's many flags would make every other variant as large.
+    Sensor(Box<commands::sensor::SensorArgs>),
     /// Show the alerts node sensors raise: follow the sensor on this host, or read a saved file
     Alerts(commands::alerts::AlertsArgs),
-    /// Generate monitoring configuration: Prometheus rules, Alertmanager, audit policy, Grafana
+    /// Generate monitoring configuration: Prometheus rules, Alertmanager, Elasticsearch templates, audit policy, Grafana
     Emit(commands::emit::EmitArgs),
     /// Print the plugin's version
     Version(commands::version::VersionArgs),

@@ -4,11 +4,13 @@
 //! to exit codes. Engines (`psa`, `rules`, the evaluation half of `cis`) are pure; `manifest` and `kube` do the reading;
 //! `report` is the one output layer; `commands` glue them together per subcommand.
 
+pub mod apply;
 pub mod bpf;
 pub mod cis;
 pub mod cli;
 pub mod commands;
 pub mod emit;
+pub mod httpc;
 pub mod kube;
 pub mod manifest;
 pub mod psa;

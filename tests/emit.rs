@@ -90,7 +90,7 @@ fn rules_file_passes_promtool_check() {
     let d = tmp();
     write(d.path(), "rules.yaml", &ok(&["emit", "prometheus-rules"]));
     let out = tool(d.path(), "promtool", &["check", "rules", "rules.yaml"]);
-    assert!(out.contains("SUCCESS: 13 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 15 rules found"), "{out}");
     // Non-default thresholds still give valid rules.
     let custom = ok(&[
         "emit",
@@ -205,6 +205,53 @@ fn every_alert_has_a_passing_promtool_unit_test() {
                     )],
                 ),
                 // Resolves once the window has no new detection.
+                ("10m", "SecmonCriticalDetection", vec![]),
+            ],
+        ),
+        // The sensor's counter for a (rule, priority, namespace) appears at 1 with its first
+        // alert: increase() sees nothing, the first-seen arm fires once the sensor has been
+        // scraped for the window.
+        case(
+            "a counter born at 1 fires",
+            &[
+                (
+                    r#"secmon_sensor_info{instance="node1:9376",job="secmon-sensor",node="node1",version="0.1.0"}"#,
+                    "1x20",
+                ),
+                (
+                    r#"secmon_alerts_total{instance="node1:9376",job="secmon-sensor",rule="Fileless execution via memfd",priority="critical",namespace="shop"}"#,
+                    "_x9 1x10",
+                ),
+            ],
+            vec![
+                (
+                    "10m",
+                    "SecmonCriticalDetection",
+                    vec![alert(
+                        "SecmonCriticalDetection",
+                        json!({"severity": "critical", "rule": "Fileless execution via memfd", "priority": "critical", "namespace": "shop"}),
+                        "Critical detection: Fileless execution via memfd",
+                        "The secmon sensor raised critical alerts for rule \"Fileless execution via memfd\" in namespace \"shop\" within 5m.",
+                    )],
+                ),
+                ("16m", "SecmonCriticalDetection", vec![]),
+            ],
+        ),
+        // A Prometheus that has just started takes no old count for a new detection.
+        case(
+            "old counts at Prometheus start are not new",
+            &[
+                (
+                    r#"secmon_sensor_info{instance="node1:9376",job="secmon-sensor",node="node1",version="0.1.0"}"#,
+                    "1x20",
+                ),
+                (
+                    r#"secmon_alerts_total{instance="node1:9376",job="secmon-sensor",rule="Fileless execution via memfd",priority="critical",namespace="shop"}"#,
+                    "3x20",
+                ),
+            ],
+            vec![
+                ("1m", "SecmonCriticalDetection", vec![]),
                 ("10m", "SecmonCriticalDetection", vec![]),
             ],
         ),
@@ -364,6 +411,64 @@ fn every_alert_has_a_passing_promtool_unit_test() {
                     "The sensor at node1:9376 has run for 5m with no detection rules loaded: it sees events but detects nothing.",
                 )],
             )],
+        ),
+        case(
+            "a sink loses alerts",
+            &[
+                (
+                    &format!(
+                        "secmon_sink_deliveries_total{{{job},{n1},sink=\"elasticsearch\",status=\"dropped\"}}"
+                    ),
+                    "0 0 0 5x20",
+                ),
+                (
+                    &format!(
+                        "secmon_sink_deliveries_total{{{job},{n1},sink=\"elasticsearch\",status=\"delivered\"}}"
+                    ),
+                    "0+10x22",
+                ),
+            ],
+            vec![
+                ("2m", "SecmonSinkLosingAlerts", vec![]),
+                (
+                    "4m",
+                    "SecmonSinkLosingAlerts",
+                    vec![alert(
+                        "SecmonSinkLosingAlerts",
+                        json!({"severity": "warning", "instance": "node1:9376", "sink": "elasticsearch"}),
+                        "The secmon sensor on node1:9376 loses alerts on its elasticsearch sink",
+                        "The sensor at node1:9376 could not deliver 5 alert(s) to its elasticsearch sink within 10m (failed or dropped): they are missing there.",
+                    )],
+                ),
+                // Resolves once the window holds no loss.
+                ("20m", "SecmonSinkLosingAlerts", vec![]),
+            ],
+        ),
+        case(
+            "a spool filling up",
+            &[
+                (
+                    &format!("secmon_sink_spool_bytes{{{job},{n1},sink=\"elasticsearch\"}}"),
+                    "0 100 200 900x20",
+                ),
+                (
+                    &format!("secmon_sink_spool_limit_bytes{{{job},{n1},sink=\"elasticsearch\"}}"),
+                    "1000x23",
+                ),
+            ],
+            vec![
+                ("5m", "SecmonSinkSpoolFilling", vec![]),
+                (
+                    "9m",
+                    "SecmonSinkSpoolFilling",
+                    vec![alert(
+                        "SecmonSinkSpoolFilling",
+                        json!({"severity": "warning", "job": "secmon-sensor", "instance": "node1:9376", "sink": "elasticsearch"}),
+                        "The elasticsearch spool of the sensor on node1:9376 is filling up",
+                        "The elasticsearch spool of the sensor at node1:9376 has been over 80% full for 5m: the store is not taking alerts, and new ones are dropped once it is full.",
+                    )],
+                ),
+            ],
         ),
         case(
             "cpu near the limit",

@@ -45,6 +45,12 @@ fn bad_flags_and_rules_are_one_line_errors() {
         &["sensor", "--rules", missing.to_str().expect("utf-8")],
         "missing.yaml",
     );
+    assert_one_line_error(
+        &["sensor", "--elasticsearch", "ftp://es:9200"],
+        "--elasticsearch",
+    );
+    assert_one_line_error(&["sensor", "--alertmanager", "not a url"], "--alertmanager");
+    assert_one_line_error(&["sensor", "--webhook", "http:///x"], "--webhook");
     // clap's own usage errors end with its "For more information" hint
     let (code, stderr) = run(&["sensor", "--priority", "loud"]);
     assert_eq!(code, 2);

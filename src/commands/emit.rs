@@ -1,6 +1,7 @@
 //! `kubectl secmon emit …`: print generated monitoring configuration (Prometheus rules, a
-//! ServiceMonitor, an Alertmanager config, an audit policy, a Grafana dashboard) to stdout
-//! or `--output-file`. The generators live in `crate::emit`; this file parses flags and
+//! ServiceMonitor, an Alertmanager config, an audit policy, a Grafana dashboard,
+//! Elasticsearch/OpenSearch templates and lifecycle policies) to stdout or `--output-file`;
+//! `es-template --apply URL` PUTs its resources instead (`crate::apply`). The generators live in `crate::emit`; this file parses flags and
 //! picks the serialization: each artifact's native format by default, or `-o json|yaml`.
 
 use anyhow::bail;
@@ -9,7 +10,7 @@ use serde_json::Value;
 
 use crate::cli::GlobalArgs;
 use crate::commands::{exit, write_text};
-use crate::emit::{self, alertmanager, audit, grafana, prometheus};
+use crate::emit::{self, alertmanager, audit, es, grafana, prometheus};
 use crate::report::{self, Format};
 use crate::sensor::metrics as m;
 
@@ -31,6 +32,100 @@ pub enum EmitCommand {
     AuditPolicy,
     /// A Grafana dashboard (JSON) over the sensor's metrics
     GrafanaDashboard(DashboardArgs),
+    /// Elasticsearch/OpenSearch index templates (ECS) and a lifecycle policy for the alerts
+    EsTemplate(EsTemplateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlavorArg {
+    /// Elasticsearch 8 (ILM policy, `flattened`)
+    Elasticsearch,
+    /// OpenSearch 2 (ISM policy, `flat_object`)
+    Opensearch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IndexModeArg {
+    /// secmon's ECS data stream, written by `kubectl-secmon sensor --elasticsearch`
+    DataStream,
+    /// falcosidekick's daily falco-YYYY.MM.DD indices
+    Falcosidekick,
+}
+
+#[derive(Debug, Args)]
+pub struct EsTemplateArgs {
+    /// The server the policy is for
+    #[arg(long, value_enum, default_value = "elasticsearch")]
+    pub flavor: FlavorArg,
+    /// What the template is for
+    #[arg(long, value_enum, default_value = "data-stream")]
+    pub index_mode: IndexModeArg,
+    /// The data stream (default secmon-alerts), or falcosidekick's index prefix (default falco)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Delete alerts this long after rollover (falcosidekick mode: after the index is created)
+    #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = check_es_duration)]
+    pub retention: String,
+    /// Roll the write index over at this age …
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = check_es_duration)]
+    pub rollover_age: String,
+    /// … or at this primary shard size
+    #[arg(long, value_name = "SIZE", default_value = "50gb", value_parser = check_es_size)]
+    pub rollover_size: String,
+    /// Primary shards per index
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: u32,
+    /// Replicas per shard (0 on a single-node cluster)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub replicas: u32,
+    /// Template priority: above the built-in templates (up to 500)
+    #[arg(long, value_name = "N", default_value_t = 501)]
+    pub priority: u32,
+    /// No lifecycle policy: manage retention yourself
+    #[arg(long)]
+    pub no_policy: bool,
+    /// PUT the resources to this server instead of printing them (credentials from
+    /// SECMON_ES_API_KEY, or SECMON_ES_USERNAME and SECMON_ES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub apply: Option<String>,
+    /// Trust this CA bundle (PEM) for an https --apply
+    #[arg(long, value_name = "PATH", requires = "apply")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// API key for --apply (Elasticsearch's `encoded` form); prefer the environment
+    /// variable, which `ps` does not show. Basic auth: SECMON_ES_USERNAME, SECMON_ES_PASSWORD
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SECMON_ES_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+}
+
+/// An ILM/ISM duration: a whole number with d, h, m, s, ms (`90d`, `12h`).
+fn check_es_duration(s: &str) -> Result<String, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    if !n.is_empty() && matches!(unit, "d" | "h" | "m" | "s" | "ms") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid duration {s:?}: use a whole number with d, h, m or s, e.g. 90d"
+        ))
+    }
+}
+
+/// An Elasticsearch byte size: a whole number with b, kb, mb, gb, tb (`50gb`).
+fn check_es_size(s: &str) -> Result<String, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    if !n.is_empty() && matches!(unit, "b" | "kb" | "mb" | "gb" | "tb" | "pb") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid size {s:?}: use a whole number with b, kb, mb, gb or tb, e.g. 50gb"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,5 +303,61 @@ pub fn run(g: &GlobalArgs, args: EmitArgs) -> anyhow::Result<i32> {
         }
         EmitCommand::AuditPolicy => write(g, &audit::policy(), Native::Yaml, &audit::header()),
         EmitCommand::GrafanaDashboard(a) => write(g, &grafana::dashboard(&a.job), Native::Json, ""),
+        EmitCommand::EsTemplate(a) => es_template(g, a),
+    }
+}
+
+fn es_template(g: &GlobalArgs, a: EsTemplateArgs) -> anyhow::Result<i32> {
+    let flavor = match a.flavor {
+        FlavorArg::Elasticsearch => es::Flavor::Elasticsearch,
+        FlavorArg::Opensearch => es::Flavor::Opensearch,
+    };
+    let mode = match a.index_mode {
+        IndexModeArg::DataStream => es::IndexMode::DataStream,
+        IndexModeArg::Falcosidekick => es::IndexMode::Falcosidekick,
+    };
+    let mut o = es::EsOptions::new(flavor, mode);
+    if let Some(name) = a.name {
+        if name.is_empty()
+            || name.starts_with(['-', '_', '+', '.'])
+            || name
+                .chars()
+                .any(|c| c.is_ascii_uppercase() || "\\/*?\"<>| ,#:".contains(c))
+        {
+            bail!(
+                "--name {name:?}: not a valid index name; use lower case letters, digits, - and _"
+            );
+        }
+        o.name = name;
+    }
+    o.retention = a.retention;
+    o.rollover_age = a.rollover_age;
+    o.rollover_size = a.rollover_size;
+    o.shards = a.shards;
+    o.replicas = a.replicas;
+    o.priority = a.priority;
+    o.no_policy = a.no_policy;
+    let resources = es::resources(&o);
+    if let Some(url) = a.apply {
+        let target = crate::apply::Target {
+            url: url.clone(),
+            auth: match a.api_key.filter(|k| !k.is_empty()) {
+                Some(k) => crate::httpc::Auth::ApiKey(k),
+                None => crate::httpc::Auth::from_env(),
+            },
+            ca_file: a.ca_file,
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let applied = crate::apply::apply(&target, &resources)?;
+        let report = crate::report::emit::ApplyReport::new(url, applied);
+        crate::commands::emit(g, &report)?;
+        return Ok(exit::CLEAN);
+    }
+    match g.output {
+        Format::Table => {
+            write_text(g, &es::console(&resources))?;
+            Ok(exit::CLEAN)
+        }
+        _ => write(g, &es::requests(&resources), Native::Json, ""),
     }
 }

@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Cis(args) => cis::run(g, args),
         Command::Rules(args) => rules::run(g, args),
         Command::Alerts(args) => alerts::run(g, args),
-        Command::Sensor(args) => sensor::run(g, args),
+        Command::Sensor(args) => sensor::run(g, *args),
         Command::Emit(args) => emit::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),

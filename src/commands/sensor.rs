@@ -45,6 +45,66 @@ pub struct SensorArgs {
     /// Trust this CA bundle (PEM) for an https --webhook instead of the system roots
     #[arg(long, value_name = "PATH", requires = "webhook")]
     pub webhook_ca: Option<PathBuf>,
+    /// Ship alerts to Elasticsearch or OpenSearch at this URL (_bulk into a data stream, ECS
+    /// documents; credentials from SECMON_ES_API_KEY or SECMON_ES_USERNAME/SECMON_ES_PASSWORD)
+    #[arg(long, value_name = "URL")]
+    pub elasticsearch: Option<String>,
+    /// The data stream --elasticsearch writes to (see `emit es-template`)
+    #[arg(long, value_name = "NAME", default_value = crate::emit::es::DEFAULT_DATA_STREAM, requires = "elasticsearch")]
+    pub elasticsearch_data_stream: String,
+    /// Trust this CA bundle (PEM) for an https --elasticsearch
+    #[arg(long, value_name = "PATH", requires = "elasticsearch")]
+    pub elasticsearch_ca: Option<PathBuf>,
+    /// API key for --elasticsearch (the `encoded` form); prefer the environment variable,
+    /// which `ps` does not show. Basic auth: SECMON_ES_USERNAME, SECMON_ES_PASSWORD
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "SECMON_ES_API_KEY",
+        hide_env_values = true
+    )]
+    pub elasticsearch_api_key: Option<String>,
+    /// Where --elasticsearch keeps alerts the store has not taken yet (survives restarts)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/kubectl-secmon/spool/elasticsearch",
+        requires = "elasticsearch"
+    )]
+    pub elasticsearch_spool_dir: PathBuf,
+    /// Bound of that spool in MiB; alerts beyond it are dropped and counted
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 256,
+        requires = "elasticsearch"
+    )]
+    pub elasticsearch_spool_max_mib: u64,
+    /// Send a bulk request at this many KiB of documents, or after --elasticsearch-flush-ms
+    #[arg(
+        long,
+        value_name = "KIB",
+        default_value_t = 1024,
+        requires = "elasticsearch"
+    )]
+    pub elasticsearch_batch_kib: u64,
+    /// Send a bulk request once its first alert has waited this long
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 1000,
+        requires = "elasticsearch"
+    )]
+    pub elasticsearch_flush_ms: u64,
+    /// Send bulk requests uncompressed (gzip otherwise)
+    #[arg(long, requires = "elasticsearch")]
+    pub elasticsearch_no_gzip: bool,
+    /// Post alerts to this Alertmanager (its /api/v2/alerts), labelled for `emit alertmanager-config`'s routes
+    #[arg(long, value_name = "URL")]
+    pub alertmanager: Option<String>,
+    /// Trust this CA bundle (PEM) for an https --alertmanager
+    #[arg(long, value_name = "PATH", requires = "alertmanager")]
+    pub alertmanager_ca: Option<PathBuf>,
     /// Do not print alerts on stdout
     #[arg(long)]
     pub quiet: bool,
@@ -85,6 +145,18 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
             )
         })?)
     };
+    // Sink URLs are checked here, before the kernel is touched (the sinks start later).
+    for (flag, url) in [
+        ("--webhook", &args.webhook),
+        ("--elasticsearch", &args.elasticsearch),
+        ("--alertmanager", &args.alertmanager),
+    ] {
+        if let Some(u) = url {
+            crate::httpc::parse_url(u).map_err(|reason| {
+                anyhow::anyhow!("{flag} {u:?}: {reason}; use http://HOST:PORT or https://HOST:PORT")
+            })?;
+        }
+    }
     let ring_bytes = args
         .buffer_size_mib
         .checked_mul(1 << 20)
@@ -113,6 +185,26 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
             let mut w = crate::sensor::sinks::WebhookConfig::new(url);
             w.ca_file = args.webhook_ca;
             w
+        }),
+        elasticsearch: args.elasticsearch.map(|url| {
+            let mut e =
+                crate::sensor::elasticsearch::EsConfig::new(url, args.elasticsearch_spool_dir);
+            e.data_stream = args.elasticsearch_data_stream;
+            e.auth = match args.elasticsearch_api_key.filter(|k| !k.is_empty()) {
+                Some(k) => crate::httpc::Auth::ApiKey(k),
+                None => crate::httpc::Auth::from_env(),
+            };
+            e.ca_file = args.elasticsearch_ca;
+            e.spool_max_bytes = args.elasticsearch_spool_max_mib.saturating_mul(1 << 20);
+            e.batch_bytes = args.elasticsearch_batch_kib.saturating_mul(1 << 10).max(1);
+            e.flush_interval = std::time::Duration::from_millis(args.elasticsearch_flush_ms);
+            e.gzip = !args.elasticsearch_no_gzip;
+            e
+        }),
+        alertmanager: args.alertmanager.map(|url| {
+            let mut a = crate::sensor::alertmanager::AmConfig::new(url);
+            a.ca_file = args.alertmanager_ca;
+            a
         }),
         stdout: !args.quiet,
         ring_bytes,

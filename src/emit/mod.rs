@@ -7,6 +7,7 @@
 
 pub mod alertmanager;
 pub mod audit;
+pub mod es;
 pub mod grafana;
 pub mod prometheus;
 

@@ -54,7 +54,7 @@ impl Default for RuleOptions {
 }
 
 /// Every alert the rules define, in order: the README has one runbook section per name.
-pub const ALERTS: [&str; 10] = [
+pub const ALERTS: [&str; 12] = [
     "SecmonCriticalDetection",
     "SecmonWarningDetection",
     "SecmonAlertSpike",
@@ -65,6 +65,8 @@ pub const ALERTS: [&str; 10] = [
     "SecmonRulesNotLoaded",
     "SecmonSensorCpuHigh",
     "SecmonSensorMemoryHigh",
+    "SecmonSinkLosingAlerts",
+    "SecmonSinkSpoolFilling",
 ];
 
 /// A number as PromQL and people read it: no float noise (`0.45`, not `0.45000000000000007`).
@@ -105,6 +107,18 @@ pub fn rules_file(o: &RuleOptions) -> Value {
     json!({ "groups": [alert_group(o), record_group(o)] })
 }
 
+/// Alerts counted over `w` for the series `sel`: a series first seen within `w` counts with
+/// its whole value, the others with their `increase`. `increase` alone never sees the first
+/// alert of a (rule, priority, namespace): the sensor's counter appears at 1, not 0. "First
+/// seen" needs the sensor to have been scraped `w` ago already (`secmon_sensor_info offset
+/// w`), so a Prometheus that has just started does not take every old count for new.
+fn counted(sel: &str, w: &str) -> String {
+    format!(
+        "(({sel} unless {sel} offset {w}) and on (instance, job) ({info} offset {w})) or increase({sel}[{w}])",
+        info = m::SENSOR_INFO
+    )
+}
+
 fn alert_group(o: &RuleOptions) -> Value {
     let alerts = m::ALERTS_TOTAL;
     let w = &o.window;
@@ -137,7 +151,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonCriticalDetection",
-            format!("sum by ({by}) (increase({alerts}{{priority=~\"emergency|alert|critical\"}}[{w}])) > 0"),
+            format!("sum by ({by}) ({}) > 0", counted(&format!("{alerts}{{priority=~\"emergency|alert|critical\"}}"), w)),
             "0s",
             "critical",
             "Critical detection: {{ $labels.rule }}",
@@ -146,7 +160,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonWarningDetection",
-            format!("sum by ({by}) (increase({alerts}{{priority=~\"error|warning\"}}[{w}])) > 0"),
+            format!("sum by ({by}) ({}) > 0", counted(&format!("{alerts}{{priority=~\"error|warning\"}}"), w)),
             "0s",
             "warning",
             "Detection: {{ $labels.rule }}",
@@ -155,7 +169,7 @@ fn alert_group(o: &RuleOptions) -> Value {
         alert(
             o,
             "SecmonAlertSpike",
-            format!("sum by ({ns}) (increase({alerts}[{sw}])) > {t}", ns = m::LABEL_NAMESPACE, sw = o.spike_window, t = num(o.spike_threshold)),
+            format!("sum by ({ns}) ({c}) > {t}", ns = m::LABEL_NAMESPACE, c = counted(alerts, &o.spike_window), t = num(o.spike_threshold)),
             "0s",
             "warning",
             "Spike of secmon alerts in namespace {{ $labels.namespace }}",
@@ -223,6 +237,33 @@ fn alert_group(o: &RuleOptions) -> Value {
             "warning",
             "The secmon sensor on {{ $labels.instance }} is near its memory limit",
             format!("The sensor at {{{{ $labels.instance }}}} has used more than {} of its {} byte memory limit for 15m; it risks being OOM-killed.", pct(o.limit_ratio), num(o.memory_limit)),
+        ),
+        alert(
+            o,
+            "SecmonSinkLosingAlerts",
+            format!(
+                "sum by (instance, {s}) (increase({d}{{{st}=~\"failed|dropped\"}}[10m])) > 0",
+                s = m::LABEL_SINK,
+                d = m::SINK_DELIVERIES_TOTAL,
+                st = m::LABEL_STATUS
+            ),
+            "0s",
+            "warning",
+            "The secmon sensor on {{ $labels.instance }} loses alerts on its {{ $labels.sink }} sink",
+            "The sensor at {{ $labels.instance }} could not deliver {{ $value }} alert(s) to its {{ $labels.sink }} sink within 10m (failed or dropped): they are missing there.".into(),
+        ),
+        alert(
+            o,
+            "SecmonSinkSpoolFilling",
+            format!(
+                "{b} / {l} > 0.8",
+                b = m::SINK_SPOOL_BYTES,
+                l = m::SINK_SPOOL_LIMIT_BYTES
+            ),
+            "5m",
+            "warning",
+            "The {{ $labels.sink }} spool of the sensor on {{ $labels.instance }} is filling up",
+            "The {{ $labels.sink }} spool of the sensor at {{ $labels.instance }} has been over 80% full for 5m: the store is not taking alerts, and new ones are dropped once it is full.".into(),
         ),
     ];
     json!({ "name": "secmon.alerts", "rules": rules })

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod cis;
+pub mod emit;
 mod junit;
 pub mod psa;
 pub mod psa_plan;

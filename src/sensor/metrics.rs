@@ -27,13 +27,25 @@ pub const SENSOR_INFO: &str = "secmon_sensor_info";
 pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
 /// Gauge (standard process collector): resident memory of the sensor process, in bytes.
 pub const PROCESS_RESIDENT_MEMORY_BYTES: &str = "process_resident_memory_bytes";
-/// Counter: alerts handed to each sink, by `sink` (`stdout`, `file`, `webhook`, `http`) and
-/// `status`: `delivered` (written, or accepted by the webhook with a 2xx), `failed` (given up
-/// on: write error, a 4xx, or retries exhausted) or `dropped` (never attempted: the sink's
-/// queue was full, the sensor shut down first, or an `/alerts` client read too slowly).
+/// Counter: alerts handed to each sink, by `sink` (`stdout`, `file`, `webhook`, `http`,
+/// `elasticsearch`, `alertmanager`) and `status`: `delivered` (written, or accepted by the
+/// server), `failed` (given up on: write error, a 4xx, a document the store rejected, or
+/// retries exhausted) or `dropped` (never attempted: the sink's queue or spool was full, the
+/// sensor shut down first, or an `/alerts` client read too slowly).
 pub const SINK_DELIVERIES_TOTAL: &str = "secmon_sink_deliveries_total";
-/// Counter: webhook requests retried (connection errors, 5xx, 429), by `sink`.
+/// Counter: requests retried by the network sinks (`webhook`, `elasticsearch`,
+/// `alertmanager`): connection errors, timeouts, 5xx, 429, and bulk requests re-sent for
+/// their rejected-for-now items; by `sink`.
 pub const SINK_RETRIES_TOTAL: &str = "secmon_sink_retries_total";
+/// Counter: documents a store rejected inside a `_bulk` response, by `sink` and `code` (the
+/// item's HTTP status: 429 and 5xx are retried, others count as `failed` deliveries).
+pub const SINK_ITEM_ERRORS_TOTAL: &str = "secmon_sink_item_errors_total";
+/// Gauge: alerts held in a sink's on-disk spool (the Elasticsearch sink), by `sink`.
+pub const SINK_SPOOL_ALERTS: &str = "secmon_sink_spool_alerts";
+/// Gauge: bytes held in a sink's on-disk spool, by `sink`.
+pub const SINK_SPOOL_BYTES: &str = "secmon_sink_spool_bytes";
+/// Gauge: the bound on a spool's bytes, by `sink`; alerts past it count as `dropped`.
+pub const SINK_SPOOL_LIMIT_BYTES: &str = "secmon_sink_spool_limit_bytes";
 /// Gauge (kube-state-metrics): nodes that should run a sensor pod.
 pub const KUBE_DAEMONSET_DESIRED: &str = "kube_daemonset_status_desired_number_scheduled";
 /// Gauge (kube-state-metrics): nodes whose sensor pod is ready.
@@ -55,6 +67,8 @@ pub const LABEL_VERSION: &str = "version";
 pub const LABEL_SINK: &str = "sink";
 /// Label on [`SINK_DELIVERIES_TOTAL`]: `delivered`, `failed` or `dropped`.
 pub const LABEL_STATUS: &str = "status";
+/// Label on [`SINK_ITEM_ERRORS_TOTAL`]: the item's HTTP status.
+pub const LABEL_CODE: &str = "code";
 
 /// Namespace the sensor DaemonSet and its metrics Service live in.
 pub const SENSOR_NAMESPACE: &str = "secmon";

@@ -6,14 +6,17 @@
 //!   table ([`proctable`]), container identity from cgroups ([`container`]), pod metadata
 //!   from the API server ([`pods`]) and boot-to-wall time ([`clock`]).
 //! - Outputs: [`alert`] (Falco's JSON alert format and the drop alert), [`stats`] (counters
-//!   and their Prometheus exposition), [`sinks`] (stdout, rotated files, webhooks) and
-//!   [`http`] (`/metrics`, `/healthz`, `/alerts`).
+//!   and their Prometheus exposition), [`sinks`] (stdout, rotated files, webhooks,
+//!   [`elasticsearch`] through the on-disk [`spool`], [`alertmanager`]) and [`http`]
+//!   (`/metrics`, `/healthz`, `/alerts`).
 //! - [`metrics`]: the metric names, a contract with the generated monitoring configuration
 //!   (`src/emit/`).
 
 pub mod alert;
+pub mod alertmanager;
 pub mod clock;
 pub mod container;
+pub mod elasticsearch;
 pub mod enrich;
 pub mod http;
 pub mod metrics;
@@ -22,4 +25,5 @@ pub mod prereq;
 pub mod proctable;
 pub mod run;
 pub mod sinks;
+pub mod spool;
 pub mod stats;

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::alertmanager::AmConfig;
+use super::elasticsearch::EsConfig;
 use super::sinks::{FileConfig, WebhookConfig};
 use crate::rules::Priority;
 
@@ -30,6 +32,8 @@ pub struct SensorOptions {
     pub hostname: Option<String>,
     pub alerts_file: Option<FileConfig>,
     pub webhook: Option<WebhookConfig>,
+    pub elasticsearch: Option<EsConfig>,
+    pub alertmanager: Option<AmConfig>,
     pub stdout: bool,
     pub ring_bytes: u32,
     pub drop_prefixes: Vec<String>,
@@ -111,6 +115,9 @@ mod linux {
     /// Wake the reader once this much is pending; a 10 ms timer drains the rest.
     const WAKEUP_BYTES: u64 = 64 * 1024;
     const POLL: Duration = Duration::from_millis(10);
+    /// How long the sinks get to deliver what they hold at shutdown (Kubernetes' default
+    /// grace period is 30 s); the Elasticsearch spool keeps the rest on disk.
+    const SHUTDOWN: Duration = Duration::from_secs(5);
 
     pub fn run(opts: SensorOptions) -> anyhow::Result<i32> {
         // Rules first: a bad rules file is the commonest mistake and needs no privileges.
@@ -160,6 +167,8 @@ mod linux {
                     stdout: opts.stdout,
                     file: opts.alerts_file.clone(),
                     webhook: opts.webhook.clone(),
+                    elasticsearch: opts.elasticsearch.clone(),
+                    alertmanager: opts.alertmanager.clone(),
                     hub: opts.metrics_addr.map(|_| hub.clone()),
                 },
                 stats.clone(),
@@ -275,7 +284,7 @@ mod linux {
         healthy.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         runtime.block_on(async {
-            sinks.shutdown(Duration::from_secs(5)).await;
+            sinks.shutdown(SHUTDOWN).await;
             if let Some(server) = server {
                 let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
             }

@@ -12,6 +12,8 @@
 //!   `max_bytes`, `PATH.(keep-1)` becomes `PATH.keep` … `PATH` becomes `PATH.1` and a new
 //!   `PATH` is started; at most `keep` rotated files are kept. Each line is written with
 //!   one `write`; the file is fsynced on rotation and on shutdown.
+//! - `--elasticsearch` ([`super::elasticsearch`]): `_bulk` into a data stream through a
+//!   bounded on-disk spool; `--alertmanager` ([`super::alertmanager`]): Alertmanager's API.
 //! - the webhook is a tokio task POSTing each alert's JSON to the URL with
 //!   `Content-Type: application/json`, as Falco's `http_output` does (falcosidekick's
 //!   input). http and https (rustls; the system's CA certificates, or those of a PEM file
@@ -30,19 +32,18 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Uri;
-use hyper::header::{CONTENT_TYPE, USER_AGENT};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::header::CONTENT_TYPE;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::alert::{Alert, SOURCE_INTERNAL};
+use super::alertmanager::{AmConfig, AmSink};
+use super::elasticsearch::{EsConfig, EsSink};
 use super::http::AlertHub;
 use super::stats::{SensorStats, SinkCounters, SinkKind};
+use crate::httpc::{self, Auth, ClientError, HttpsClient};
 
 /// Which sinks to start.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,10 @@ pub struct SinkConfig {
     pub stdout: bool,
     pub file: Option<FileConfig>,
     pub webhook: Option<WebhookConfig>,
+    /// `_bulk` into Elasticsearch/OpenSearch, through an on-disk spool.
+    pub elasticsearch: Option<EsConfig>,
+    /// Alertmanager's API.
+    pub alertmanager: Option<AmConfig>,
     /// The `/alerts` fan-out of the HTTP server, if it runs.
     pub hub: Option<AlertHub>,
 }
@@ -127,6 +132,9 @@ pub enum SinkError {
     File { path: PathBuf, reason: String },
     #[error("the webhook sink needs a tokio runtime: start the sinks from async code")]
     NoRuntime,
+    /// The Elasticsearch or Alertmanager sink: the line names the flag.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// The running sinks. See the module docs.
@@ -136,6 +144,8 @@ pub struct Sinks {
     stdout: Option<ThreadSink>,
     file: Option<ThreadSink>,
     webhook: Option<WebhookSink>,
+    elasticsearch: Option<EsSink>,
+    alertmanager: Option<AmSink>,
 }
 
 impl std::fmt::Debug for Sinks {
@@ -144,6 +154,8 @@ impl std::fmt::Debug for Sinks {
             .field("stdout", &self.stdout.is_some())
             .field("file", &self.file.is_some())
             .field("webhook", &self.webhook.is_some())
+            .field("elasticsearch", &self.elasticsearch.is_some())
+            .field("alertmanager", &self.alertmanager.is_some())
             .field("hub", &self.hub.is_some())
             .finish()
     }
@@ -156,6 +168,18 @@ impl Sinks {
     pub fn start(config: SinkConfig, stats: Arc<SensorStats>) -> Result<Sinks, SinkError> {
         let webhook = match config.webhook {
             Some(cfg) => Some(WebhookSink::start(cfg, Arc::clone(&stats))?),
+            None => None,
+        };
+        let elasticsearch = match config.elasticsearch {
+            Some(cfg) => Some(
+                super::elasticsearch::start(cfg, Arc::clone(&stats)).map_err(SinkError::Other)?,
+            ),
+            None => None,
+        };
+        let alertmanager = match config.alertmanager {
+            Some(cfg) => Some(
+                super::alertmanager::start(cfg, Arc::clone(&stats)).map_err(SinkError::Other)?,
+            ),
             None => None,
         };
         let file = match config.file {
@@ -185,6 +209,8 @@ impl Sinks {
             stdout,
             file,
             webhook,
+            elasticsearch,
+            alertmanager,
         })
     }
 
@@ -209,10 +235,17 @@ impl Sinks {
         if let Some(w) = &self.webhook {
             w.send(&line, &self.stats);
         }
+        if let Some(es) = &self.elasticsearch {
+            es.send(&line, &self.stats);
+        }
+        if let Some(am) = &self.alertmanager {
+            am.send(&line, &self.stats);
+        }
     }
 
     /// Close the queues and wait, at most `deadline`, for the sinks to deliver what they
-    /// hold; the file is fsynced. Alerts the webhook has not delivered by then are dropped.
+    /// hold; the file is fsynced. Alerts the webhook or Alertmanager sink has not delivered
+    /// by then are dropped; the Elasticsearch sink keeps them in its spool for the next run.
     pub async fn shutdown(self, deadline: Duration) {
         let end = tokio::time::Instant::now() + deadline;
         let Sinks {
@@ -220,6 +253,8 @@ impl Sinks {
             stdout,
             file,
             webhook,
+            elasticsearch,
+            alertmanager,
             ..
         } = self;
         let mut done = Vec::new();
@@ -233,6 +268,13 @@ impl Sinks {
         });
         for d in done {
             let _ = tokio::time::timeout_at(end, d).await;
+        }
+        let es = elasticsearch.map(|es| tokio::spawn(es.shutdown(end)));
+        if let Some(am) = alertmanager {
+            am.shutdown(end, &stats).await;
+        }
+        if let Some(es) = es {
+            let _ = es.await;
         }
         if let Some((mut task, pending)) = webhook
             && tokio::time::timeout_at(end, &mut task).await.is_err()
@@ -431,8 +473,6 @@ impl LineWriter for RotatingFile {
     }
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 struct WebhookSink {
     tx: tokio::sync::mpsc::Sender<Arc<str>>,
     task: JoinHandle<()>,
@@ -442,44 +482,22 @@ struct WebhookSink {
 
 impl WebhookSink {
     fn start(cfg: WebhookConfig, stats: Arc<SensorStats>) -> Result<WebhookSink, SinkError> {
-        let url_err = |reason: &str| SinkError::Url {
+        let uri = httpc::parse_url(&cfg.url).map_err(|reason| SinkError::Url {
             url: cfg.url.clone(),
-            reason: reason.to_string(),
-        };
-        let uri: Uri = cfg.url.parse().map_err(|_| url_err("not a URL"))?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => return Err(url_err("the scheme must be http or https")),
-        };
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(url_err("no host"));
-        }
-        let tls = if let Some(path) = cfg.ca_file.as_deref().filter(|_| https) {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(ca_roots(path)?)
-                .with_no_client_auth()
-        } else if https {
-            use hyper_rustls::ConfigBuilderExt;
-            rustls::ClientConfig::builder()
-                .with_native_roots()
-                .map_err(|e| SinkError::Tls {
-                    url: cfg.url.clone(),
-                    reason: e.to_string(),
-                })?
-                .with_no_client_auth()
-        } else {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        };
+            reason,
+        })?;
+        let client = httpc::client(&uri, cfg.ca_file.as_deref()).map_err(|e| match e {
+            ClientError::Ca { path, reason } => SinkError::Ca { path, reason },
+            ClientError::Tls(reason) => SinkError::Tls {
+                url: cfg.url.clone(),
+                reason,
+            },
+            ClientError::Url(reason) => SinkError::Url {
+                url: cfg.url.clone(),
+                reason,
+            },
+        })?;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| SinkError::NoRuntime)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client: HttpsClient = Client::builder(TokioExecutor::new()).build(connector);
         let (tx, rx) = tokio::sync::mpsc::channel(cfg.queue.max(1));
         let pending = Arc::new(AtomicU64::new(0));
         stats.sink(SinkKind::Webhook);
@@ -503,29 +521,7 @@ impl WebhookSink {
     }
 }
 
-/// The CA certificates of a PEM file.
-fn ca_roots(path: &Path) -> Result<rustls::RootCertStore, SinkError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let err = |reason: String| SinkError::Ca {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let pem = fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| err(format!("not PEM: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| err(format!("not a usable certificate: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(err("no certificates in it".into()));
-    }
-    Ok(roots)
-}
-
-enum Outcome {
+pub(crate) enum Outcome {
     Delivered,
     Retry(String),
     Fail(String),
@@ -574,40 +570,26 @@ async fn webhook_worker(
 async fn post(client: &HttpsClient, uri: &Uri, line: &str, timeout: Duration) -> Outcome {
     let req = hyper::Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("kubectl-secmon/", env!("CARGO_PKG_VERSION")),
-        )
         .body(Full::new(Bytes::copy_from_slice(line.as_bytes())));
     let req = match req {
         Ok(r) => r,
         Err(e) => return Outcome::Fail(e.to_string()),
     };
-    let exchange = async {
-        let resp = client.request(req).await?;
-        let status = resp.status();
-        // Read the body so that the connection can be reused; its content does not matter.
-        let _ = resp.into_body().collect().await;
-        Ok::<_, hyper_util::client::legacy::Error>(status)
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => Outcome::Retry(format!("no answer within {timeout:?}")),
-        Ok(Err(e)) => Outcome::Retry(error_chain(&e)),
-        Ok(Ok(s)) if s.is_success() => Outcome::Delivered,
-        Ok(Ok(s)) if s.is_server_error() || s.as_u16() == 429 => Outcome::Retry(s.to_string()),
-        Ok(Ok(s)) => Outcome::Fail(s.to_string()),
+    match httpc::send(client, req, &Auth::None, timeout).await {
+        Err(why) => Outcome::Retry(why),
+        Ok(r) => classify(r.status),
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
+/// 2xx delivered; 5xx and 429 worth another try; any other status final.
+pub(crate) fn classify(s: hyper::StatusCode) -> Outcome {
+    if s.is_success() {
+        Outcome::Delivered
+    } else if s.is_server_error() || s.as_u16() == 429 {
+        Outcome::Retry(s.to_string())
+    } else {
+        Outcome::Fail(s.to_string())
     }
-    msg
 }
 
 /// The wait before retry number `attempt` (1 for the first retry): `base · 2^(attempt-1)`,
@@ -627,15 +609,15 @@ pub fn backoff_delay(attempt: u32, base: Duration, max: Duration, random: u64) -
 }
 
 /// A tiny xorshift generator for backoff jitter (not for anything secret).
-struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
-    fn seeded() -> XorShift {
+    pub(crate) fn seeded() -> XorShift {
         let stack = 0u8;
         let seed = now_ns() ^ (&stack as *const u8 as u64).rotate_left(32);
         XorShift(seed | 1)
     }
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;

@@ -25,15 +25,29 @@ pub enum SinkKind {
     Webhook,
     /// Clients streaming `GET /alerts`.
     Http,
+    /// `_bulk` into an Elasticsearch/OpenSearch data stream.
+    Elasticsearch,
+    /// Alertmanager's `/api/v2/alerts`.
+    Alertmanager,
 }
 
 impl SinkKind {
-    pub const ALL: [SinkKind; 4] = [
+    pub const ALL: [SinkKind; 6] = [
         SinkKind::Stdout,
         SinkKind::File,
         SinkKind::Webhook,
         SinkKind::Http,
+        SinkKind::Elasticsearch,
+        SinkKind::Alertmanager,
     ];
+
+    /// Sinks that send over the network and retry.
+    pub fn retries(self) -> bool {
+        matches!(
+            self,
+            SinkKind::Webhook | SinkKind::Elasticsearch | SinkKind::Alertmanager
+        )
+    }
 
     /// The `sink` label value.
     pub fn name(self) -> &'static str {
@@ -42,6 +56,8 @@ impl SinkKind {
             SinkKind::File => "file",
             SinkKind::Webhook => "webhook",
             SinkKind::Http => "http",
+            SinkKind::Elasticsearch => "elasticsearch",
+            SinkKind::Alertmanager => "alertmanager",
         }
     }
 }
@@ -54,6 +70,12 @@ pub struct SinkCounters {
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
     pub retries: AtomicU64,
+    /// Documents a store rejected, by the item's HTTP status (0: no status).
+    item_errors: Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Alerts held in the spool, its undelivered bytes, and its bound (spooling sinks).
+    spool_alerts: AtomicU64,
+    spool_bytes: AtomicU64,
+    spool_limit: AtomicU64,
 }
 
 impl SinkCounters {
@@ -68,6 +90,30 @@ impl SinkCounters {
     }
     pub fn retries(&self) -> u64 {
         self.retries.load(Relaxed)
+    }
+
+    /// A store rejected one document with this status.
+    pub fn item_error(&self, status: u16) {
+        let mut m = self.item_errors.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(status).or_insert(0) += 1;
+    }
+
+    /// Rejected documents so far, by status.
+    pub fn item_errors(&self) -> Vec<(u16, u64)> {
+        let m = self.item_errors.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// The spool's state: alerts and bytes held, and its bound in bytes.
+    pub fn set_spool(&self, alerts: u64, bytes: u64, limit: u64) {
+        self.spool_alerts.store(alerts, Relaxed);
+        self.spool_bytes.store(bytes, Relaxed);
+        self.spool_limit.store(limit, Relaxed);
+    }
+
+    /// Alerts held in the spool.
+    pub fn spooled(&self) -> u64 {
+        self.spool_alerts.load(Relaxed)
     }
 }
 
@@ -272,16 +318,59 @@ impl SensorStats {
             &mut out,
             m::SINK_RETRIES_TOTAL,
             "counter",
-            "Webhook requests retried.",
+            "Requests retried by the network sinks (connection errors, timeouts, 5xx, 429).",
+        );
+        for (kind, c) in enabled.iter().filter(|(k, _)| k.retries()) {
+            sample(
+                &mut out,
+                m::SINK_RETRIES_TOTAL,
+                &[(m::LABEL_SINK, kind.name())],
+                c.retries(),
+            );
+        }
+        family(
+            &mut out,
+            m::SINK_ITEM_ERRORS_TOTAL,
+            "counter",
+            "Documents a store rejected in a bulk response, by HTTP status of the item.",
         );
         for (kind, c) in &enabled {
-            if *kind == SinkKind::Webhook {
+            for (code, n) in c.item_errors() {
                 sample(
                     &mut out,
-                    m::SINK_RETRIES_TOTAL,
-                    &[(m::LABEL_SINK, kind.name())],
-                    c.retries(),
+                    m::SINK_ITEM_ERRORS_TOTAL,
+                    &[
+                        (m::LABEL_SINK, kind.name()),
+                        (m::LABEL_CODE, &code.to_string()),
+                    ],
+                    n,
                 );
+            }
+        }
+        let spooling: Vec<&(SinkKind, &SinkCounters)> = enabled
+            .iter()
+            .filter(|(k, _)| *k == SinkKind::Elasticsearch)
+            .collect();
+        for (name, help, get) in [
+            (
+                m::SINK_SPOOL_ALERTS,
+                "Alerts held in the sink's on-disk spool, not yet delivered.",
+                (|c: &SinkCounters| c.spool_alerts.load(Relaxed)) as fn(&SinkCounters) -> u64,
+            ),
+            (
+                m::SINK_SPOOL_BYTES,
+                "Bytes held in the sink's on-disk spool, not yet delivered.",
+                |c: &SinkCounters| c.spool_bytes.load(Relaxed),
+            ),
+            (
+                m::SINK_SPOOL_LIMIT_BYTES,
+                "The bound on the spool's bytes; alerts past it are dropped.",
+                |c: &SinkCounters| c.spool_limit.load(Relaxed),
+            ),
+        ] {
+            family(&mut out, name, "gauge", help);
+            for (kind, c) in &spooling {
+                sample(&mut out, name, &[(m::LABEL_SINK, kind.name())], get(c));
             }
         }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests and benchmarks.
 pub mod cis_node;
 pub mod rules_cases;
+pub mod servers;
 
 /// A prerequisite is missing: fail under CI (`CI=true`), otherwise say so loudly and let
 /// the caller skip.
