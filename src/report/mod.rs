@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod cis;
+pub mod install;
 mod junit;
 pub mod psa;
 pub mod rules;
