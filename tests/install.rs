@@ -934,3 +934,39 @@ fn install_without_rbac_rights_fails_with_one_line_naming_the_missing_permission
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn an_interrupted_install_is_finished_by_running_it_again() {
+    let Some((cluster, _guard, rt)) = setup() else {
+        return;
+    };
+    let client = rt.block_on(cluster.client());
+    // What a run stopped by Ctrl-C after three objects leaves behind.
+    rt.block_on(async {
+        use secmon::deploy::SensorKind;
+        use secmon::deploy::manifests::{InstallOptions, manifests};
+        let ms = manifests(&InstallOptions::new(SensorKind::Secmon)).unwrap();
+        let mut applier = secmon::kube::apply::Applier::new(client.clone(), false, false);
+        for m in &ms[..3] {
+            applier.apply(m).await.unwrap();
+        }
+    });
+    let table = rows(&ok(&cluster.secmon(&["install"])));
+    let actions: Vec<&str> = table[1..]
+        .iter()
+        .map(|r| r.last().unwrap().as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "unchanged",
+            "unchanged",
+            "unchanged",
+            "created",
+            "created",
+            "created",
+            "created"
+        ]
+    );
+    rt.block_on(clean(cluster));
+}

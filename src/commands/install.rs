@@ -15,7 +15,7 @@ use crate::commands::{emit, exit};
 use crate::deploy::SensorKind;
 use crate::deploy::manifests::{InstallOptions, Manifest, ObjectRef, manifests};
 use crate::kube::apply::{Applier, describe, missing_permissions, whoami};
-use crate::kube::errors::{Op, resource_name};
+use crate::kube::errors::{Failure, Op, resource_name};
 use crate::report::install::{ApplyReport, DryRun, ObjectResult, write_manifests};
 use crate::report::{Format, RenderError};
 
@@ -125,9 +125,20 @@ pub fn describe_missing(missing: &[Op]) -> String {
 
 /// Fail with one line when the user may not do everything `ops` lists.
 pub async fn preflight(client: &kube::Client, ops: &[Op], what: &str) -> anyhow::Result<()> {
-    let Ok(missing) = missing_permissions(client, ops).await else {
-        // The reviews themselves failed: the calls will say what is wrong.
-        return Ok(());
+    let missing = match missing_permissions(client, ops).await {
+        Ok(m) => m,
+        // No usable API server: say so before anything else.
+        Err(mut e)
+            if matches!(
+                e.failure,
+                Failure::Unreachable | Failure::Timeout | Failure::Unauthorized
+            ) =>
+        {
+            e.op = Op::new("check", "permissions");
+            return Err(e.into());
+        }
+        // The reviews themselves were refused: the calls will say what is wrong.
+        Err(_) => return Ok(()),
     };
     if missing.is_empty() {
         return Ok(());
@@ -166,7 +177,7 @@ pub fn run(g: &GlobalArgs, args: InstallArgs) -> anyhow::Result<i32> {
     let mut report = ApplyReport::install(args.sensor, opts.image(), args.dry_run);
 
     if args.dry_run == Some(DryRun::Client) {
-        if matches!(g.output, Format::Yaml | Format::Json) {
+        if !matches!(g.output, Format::Table | Format::Wide) {
             let objects: Vec<serde_json::Value> = ms.iter().map(|m| m.object.clone()).collect();
             write_output(g, |w| write_manifests(&objects, g.output, w))?;
             return Ok(exit::CLEAN);
