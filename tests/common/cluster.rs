@@ -98,7 +98,10 @@ impl Cluster {
 pub async fn apply_yaml(client: &kube::Client, yaml: &str) {
     use kube::api::{Api, DynamicObject, Patch, PatchParams};
     use kube::discovery::{ApiResource, Discovery};
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     for doc in yaml.split("\n---") {
         if doc.trim().is_empty() {
             continue;
@@ -132,5 +135,7 @@ pub async fn apply_yaml(client: &kube::Client, yaml: &str) {
 
 /// Path helper for fixtures read by cluster tests.
 pub fn fixture(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(p)
 }
