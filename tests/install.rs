@@ -659,6 +659,63 @@ fn status_reports_ready_and_missing_nodes_and_exits_1() {
         ])
     );
 
+    // With an address, the API server's pod proxy reaches the pod's /metrics: here a
+    // stand-in on this host serving a sensor's exposition.
+    match host_ip() {
+        None => common::require_or_skip("no non-loopback address for a stand-in sensor"),
+        Some(ip) => {
+            let server_rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            match server_rt.block_on(tokio::net::TcpListener::bind((ip, 8765))) {
+                Err(e) => common::require_or_skip(&format!("{ip}:8765 is taken: {e}")),
+                Ok(listener) => {
+                    server_rt.spawn(serve(listener, None, |path| {
+                        (path == "/metrics").then(|| {
+                            b"# TYPE secmon_events_total counter\n\
+                              secmon_sensor_info{node=\"node-ready\",version=\"0.1.0\"} 1\n\
+                              secmon_events_total{category=\"process\"} 1520\n\
+                              secmon_events_total{category=\"file\"} 88211\n\
+                              secmon_events_dropped_total{category=\"file\"} 7\n\
+                              secmon_alerts_total{rule=\"R\",priority=\"warning\",namespace=\"prod\"} 3\n"
+                                .to_vec()
+                        })
+                    }));
+                    let status = json!({"status": {"podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}]}});
+                    rt.block_on(Api::<Pod>::namespaced(client.clone(), NS).patch_status(
+                        "secmon-sensor-ready",
+                        &PatchParams::default(),
+                        &Patch::Merge(&status),
+                    ))
+                    .unwrap();
+                    let out = cluster.secmon(&["status", "-o", "json"]);
+                    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    let row = v["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|n| n["node"] == "node-ready")
+                        .unwrap()
+                        .clone();
+                    assert_eq!(
+                        row["metrics"],
+                        json!({"events": 89731, "drops": 7, "alerts": 3, "version": "v0.1.0"}),
+                        "{row}"
+                    );
+                    assert!(row.get("message").is_none(), "{row}");
+                    let table = stdout(&cluster.secmon(&["status"]));
+                    let r = rows(&table)
+                        .into_iter()
+                        .find(|r| r[0] == "node-ready")
+                        .unwrap();
+                    assert_eq!(r[5..8], ["89731", "7", "3"]);
+                }
+            }
+        }
+    }
+
     // A pod that never became ready is not-ready, with why.
     rt.block_on(create_sensor_pod(
         &client,
@@ -969,4 +1026,260 @@ fn an_interrupted_install_is_finished_by_running_it_again() {
         ]
     );
     rt.block_on(clean(cluster));
+}
+
+/// This host's address on its default route (the API server refuses to proxy to loopback
+/// addresses); `None` when there is none.
+fn host_ip() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.254:9")
+        .or_else(|_| s.connect("8.8.8.8:53"))
+        .ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Answer every request on `listener` with `body(path)` (plain HTTP/1.1, then close), over
+/// TLS when `tls` is given: enough to stand in for a kubelet's log endpoint or a sensor's
+/// `/metrics`, which the API server reaches for us.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    body: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let body = std::sync::Arc::new(body);
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            return;
+        };
+        let tls = tls.clone();
+        let body = body.clone();
+        tokio::spawn(async move {
+            async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+                s: S,
+                body: &(dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync),
+            ) -> std::io::Result<()> {
+                let mut r = BufReader::new(s);
+                let mut line = String::new();
+                r.read_line(&mut line).await?;
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).await? == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let s = r.get_mut();
+                match body(&path) {
+                    Some(b) => {
+                        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+                            .await?;
+                        s.write_all(&b).await?;
+                    }
+                    None => {
+                        s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .await?;
+                    }
+                }
+                s.shutdown().await
+            }
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(sock).await {
+                        let _ = answer(s, &*body).await;
+                    }
+                }
+                None => {
+                    let _ = answer(sock, &*body).await;
+                }
+            }
+        });
+    }
+}
+
+/// A TLS acceptor with a self-signed certificate (the API server does not verify
+/// kubelets' certificates unless told to).
+fn self_signed(dir: &std::path::Path) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (key, crt) = (dir.join("kubelet.key"), dir.join("kubelet.crt"));
+    let o = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=fake-kubelet",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&crt)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+/// A node whose kubelet is at `ip:port`.
+async fn create_node_at(client: &kube::Client, name: &str, ip: &str, port: u16) {
+    create_node(client, name).await;
+    let status = json!({"status": {
+        "addresses": [{"type": "InternalIP", "address": ip}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}});
+    Api::<Node>::all(client.clone())
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+fn recorded(name: &str) -> Vec<u8> {
+    std::fs::read(common::cluster::fixture(&format!("alerts/{name}"))).unwrap()
+}
+
+#[test]
+fn alerts_reads_the_sensor_pods_logs_through_the_api_server() {
+    let Some((cluster, _guard, rt)) = setup() else {
+        return;
+    };
+    let Some(ip) = host_ip() else {
+        common::require_or_skip("no non-loopback address for a stand-in kubelet");
+        return;
+    };
+    let client = rt.block_on(cluster.client());
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in kubelet serving recorded sensor logs (what the API server asks a kubelet
+    // for: /containerLogs/NAMESPACE/POD/CONTAINER).
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = server_rt
+        .block_on(tokio::net::TcpListener::bind((ip, 0)))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = self_signed(dir.path());
+    server_rt.spawn(serve(listener, Some(acceptor), |path| {
+        let file = if path.starts_with("/containerLogs/secmon/secmon-sensor-n1/sensor") {
+            "secmon-node-1.log"
+        } else if path.starts_with("/containerLogs/secmon/secmon-sensor-n2/sensor") {
+            "secmon-node-2.log"
+        } else if path.starts_with("/containerLogs/falco/falco-n3/falco") {
+            "falco-node-3.log"
+        } else {
+            return None;
+        };
+        Some(recorded(file))
+    }));
+
+    ok(&cluster.secmon(&["install"]));
+    ok(&cluster.secmon(&["install", "--sensor", "falco"]));
+    rt.block_on(async {
+        let ip = ip.to_string();
+        for n in ["node-1", "node-2", "node-3"] {
+            create_node_at(&client, n, &ip, port).await;
+        }
+        create_sensor_pod(&client, "secmon-sensor-n1", "node-1").await;
+        create_sensor_pod(&client, "secmon-sensor-n2", "node-2").await;
+        let falco = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "falco-n3", "namespace": "falco",
+                "labels": {"app.kubernetes.io/name": "falco"}},
+            "spec": {"nodeName": "node-3",
+                "containers": [{"name": "falco", "image": "falcosecurity/falco:0.44.1"}]}});
+        Api::<Pod>::namespaced(client.clone(), "falco")
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(falco).unwrap(),
+            )
+            .await
+            .unwrap();
+    });
+
+    let rules = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{} {}",
+                    v["hostname"].as_str().unwrap(),
+                    v["rule"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // Both sensor pods, merged by time; the truncated line is named once on stderr.
+    let out = cluster.secmon(&["alerts", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        rules(&out),
+        [
+            "node-1 Credential file read by untrusted process",
+            "node-2 Terminal shell in container",
+            "node-1 Netcat reverse shell in container",
+            "node-2 Falco internal: syscall event drop",
+            "node-1 Package management process launched in container",
+        ]
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("skipped 1 line(s) that are not alerts")
+            && err.contains("pod secmon/secmon-sensor-n2"),
+        "{err}"
+    );
+
+    // One node, the local mode's filters, a table.
+    let out = cluster.secmon(&[
+        "alerts",
+        "--node",
+        "node-1",
+        "-n",
+        "prod",
+        "--priority",
+        "error",
+    ]);
+    let table = ok(&out);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.contains("Netcat reverse shell in container"),
+        "{table}"
+    );
+
+    // Following: as they arrive, until the logs end (here the stand-in kubelet closes them).
+    let out = cluster.secmon(&["alerts", "-f", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rules(&out).len(), 5);
+
+    // Falco's pods, their JSON lines among Falco's own log lines.
+    let out = cluster.secmon(&["alerts", "--sensor", "falco", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        rules(&out),
+        [
+            "node-3 Read sensitive file untrusted",
+            "node-3 Terminal shell in container"
+        ]
+    );
+
+    rt.block_on(clean(cluster));
+    drop(server_rt);
 }
