@@ -54,8 +54,8 @@ pub struct AlertsArgs {
     )]
     pub file: Option<PathBuf>,
     /// Keep reading as alerts come: the sensor pods' logs, or the file as it grows (like
-    /// tail -f, also across rotations)
-    #[arg(short = 'f', long, conflicts_with = "local", help_heading = "Source")]
+    /// tail -f, also across rotations); --local always follows
+    #[arg(short = 'f', long, help_heading = "Source")]
     pub follow: bool,
     /// Only the sensor pod on this node (cluster mode)
     #[arg(long, value_name = "NODE", conflicts_with_all = ["file", "local"], help_heading = "Source")]
