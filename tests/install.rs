@@ -515,7 +515,7 @@ fn install_is_least_privilege_idempotent_upgradable_and_uninstall_removes_only_i
 }
 
 #[test]
-fn install_refuses_to_take_over_objects_it_did_not_create() {
+fn install_stops_at_conflicts_and_never_takes_over_objects_it_did_not_create() {
     let Some((cluster, _guard, rt)) = setup() else {
         return;
     };
@@ -527,6 +527,47 @@ fn install_refuses_to_take_over_objects_it_did_not_create() {
             .await
             .unwrap();
     });
+    // A field someone else changed stops the run with the conflict named...
+    ok(&cluster.secmon(&["install"]));
+    rt.block_on(async {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "sensor", "image": "registry.example/other:v1"}]}}}});
+        Api::<DaemonSet>::namespaced(client.clone(), NS)
+            .patch(
+                NAME,
+                &PatchParams {
+                    field_manager: Some("kubectl-set".into()),
+                    ..PatchParams::default()
+                },
+                &Patch::Strategic(&patch),
+            )
+            .await
+            .unwrap();
+    });
+    let out = cluster.secmon(&["install"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains("conflict with \"kubectl-set\"") && last.contains("--force-conflicts"),
+        "{err}"
+    );
+    // ...with what was done before it marked incomplete...
+    let partial = stdout(&out);
+    assert!(partial.contains("incomplete"), "{partial}");
+    assert!(!partial.contains("DaemonSet"), "{partial}");
+    // ...and --force-conflicts takes the field back.
+    let forced = rows(&ok(&cluster.secmon(&["install", "--force-conflicts"])));
+    assert_eq!(forced.last().unwrap().last().unwrap(), "configured");
+    rt.block_on(async {
+        let ds = Api::<DaemonSet>::namespaced(client.clone(), NS)
+            .get(NAME)
+            .await
+            .unwrap();
+        let image = ds.spec.template.spec.unwrap().containers[0].image.clone();
+        assert!(image.unwrap().starts_with("ghcr.io/kubectl-secmon/sensor:"));
+    });
+
     let out = cluster.secmon(&["install", "--sensor", "falco"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);

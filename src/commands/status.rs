@@ -39,12 +39,14 @@ pub fn run(g: &GlobalArgs, args: StatusArgs) -> anyhow::Result<i32> {
     let rt = crate::kube::runtime().context("cannot start the async runtime")?;
     let report = rt.block_on(async {
         let client = crate::kube::client(g).await?;
-        let (nodes, ds, pods) = futures::future::try_join3(
+        // Concurrently, but a failure is reported in this order, the same every time.
+        let (nodes, ds, pods) = futures::future::join3(
             sensor::nodes(&client),
             sensor::daemon_set(&client, kind),
             sensor::pods(&client, kind, None),
         )
-        .await?;
+        .await;
+        let (nodes, ds, pods) = (nodes?, ds?, pods?);
         let mut rows = node_statuses(kind, &nodes, &pods);
         let scrapes = rows.iter().map(|row| {
             let client = client.clone();
