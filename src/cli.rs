@@ -37,8 +37,14 @@ pub enum Command {
     /// Run the node sensor here (Linux, root): eBPF probes, detection rules, Falco-format alerts
     // Boxed: the sensor's many flags would make every other variant as large.
     Sensor(Box<commands::sensor::SensorArgs>),
-    /// Show the alerts node sensors raise: follow the sensor on this host, or read a saved file
+    /// Show the alerts node sensors raise: from the sensor pods' logs, this host, or a file
     Alerts(commands::alerts::AlertsArgs),
+    /// Install the node sensor (or upstream Falco) on every node of the cluster
+    Install(commands::install::InstallArgs),
+    /// Remove everything `install` created, and nothing else
+    Uninstall(commands::uninstall::UninstallArgs),
+    /// The sensor on every node: ready, version, restarts, events, drops, alerts
+    Status(commands::status::StatusArgs),
     /// Generate monitoring configuration: Prometheus rules, Alertmanager, Elasticsearch templates, audit policy, Grafana
     Emit(commands::emit::EmitArgs),
     /// Print the plugin's version

@@ -241,8 +241,12 @@ fn errors_are_one_line_and_exit_2() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert_eq!(stdout(&o), "");
     };
-    check(&["alerts"], "not available yet: use --local");
     let missing = dir.path().join("missing.json");
+    // Cluster mode needs a cluster: a kubeconfig that is not there is one line.
+    check(
+        &["alerts", "--kubeconfig", missing.to_str().unwrap()],
+        "cannot read kubeconfig",
+    );
     check(
         &["alerts", "--file", missing.to_str().unwrap()],
         "cannot read alerts file",

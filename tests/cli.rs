@@ -136,10 +136,11 @@ fn usage_errors_exit_2_with_one_line() {
         "{}",
         stderr(&o)
     );
-    let o = run(&["psa", "check"]);
+    // without -f, psa check audits the cluster: no kubeconfig is one line
+    let o = run(&["--kubeconfig", "/nonexistent/kubeconfig", "psa", "check"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).starts_with("error: no input: pass manifests with -f PATH"),
+        stderr(&o).starts_with("error: cannot read kubeconfig /nonexistent/kubeconfig"),
         "{}",
         stderr(&o)
     );

@@ -1,9 +1,10 @@
-//! `kubectl secmon alerts`: show the alerts node sensors raise, from a saved JSON-lines
-//! file (the sensor's `--alerts-file`, or Falco's own `json_output`; `--follow` keeps
-//! reading as it grows, across rotations) or from the sensor on this host (`--local`,
-//! which streams `GET http://ADDR/alerts`). Filters by time, priority, rule name,
-//! namespace and container; prints through `report::alerts`, one alert as soon as it is
-//! read. Reading the sensor pods' logs across a cluster is not implemented yet.
+//! `kubectl secmon alerts`: show the alerts node sensors raise, from the cluster (the
+//! logs of the sensor pods on every node, or `--node`; ours or Falco's, merged by
+//! `deploy::logs`), from a saved JSON-lines file (the sensor's `--alerts-file`, or Falco's
+//! own `json_output`; `--follow` keeps reading as it grows, across rotations) or from the
+//! sensor on this host (`--local`, which streams `GET http://ADDR/alerts`). Filters by
+//! time, priority, rule name, namespace and container; prints through `report::alerts`,
+//! one alert as soon as it is read.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -18,6 +19,9 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::cli::GlobalArgs;
 use crate::commands::{exit, use_color};
+use crate::deploy::SensorKind;
+use crate::deploy::logs::{Flow, Order, PodLog, merge};
+use crate::kube::sensor;
 use crate::report::alerts::{AlertPrinter, ReadSummary, warnings};
 use crate::report::{Format, RenderError, RenderOptions};
 use crate::rules::Priority;
@@ -27,12 +31,18 @@ use crate::sensor::http::DEFAULT_ADDR;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
+  kubectl secmon alerts                             every sensor pod's alerts so far, by time
+  kubectl secmon alerts -f --node worker-1          follow the sensor on one node
+  kubectl secmon alerts --sensor falco --since 1h   from Falco pods (install --sensor falco)
   kubectl secmon alerts --local                     follow the sensor on this host
   kubectl secmon alerts --local --since 10m         …starting with its last 10 minutes
   kubectl secmon alerts --file alerts.json --priority warning -n prod
   kubectl secmon alerts --file /var/log/secmon/alerts.json --follow --rule '*shell*'
   kubectl secmon alerts --file falco.json -o json | jq .output_fields
 
+Without --file or --local, alerts come from the logs of the sensor pods (namespace secmon,
+label app.kubernetes.io/name=secmon-sensor; with --sensor falco, namespace falco, label
+app.kubernetes.io/name=falco): sorted by time, or with --follow as they arrive.
 -o json prints JSON lines: one alert per line, in Falco's alert format.")]
 pub struct AlertsArgs {
     /// Read alerts from a JSON-lines file (the sensor's --alerts-file, or Falco's json_output)
@@ -43,9 +53,16 @@ pub struct AlertsArgs {
         help_heading = "Source"
     )]
     pub file: Option<PathBuf>,
-    /// Keep reading the file as it grows, like tail -f (also across rotations)
-    #[arg(long, requires = "file", help_heading = "Source")]
+    /// Keep reading as alerts come: the sensor pods' logs, or the file as it grows (like
+    /// tail -f, also across rotations); --local always follows
+    #[arg(short = 'f', long, help_heading = "Source")]
     pub follow: bool,
+    /// Only the sensor pod on this node (cluster mode)
+    #[arg(long, value_name = "NODE", conflicts_with_all = ["file", "local"], help_heading = "Source")]
+    pub node: Option<String>,
+    /// Whose pods to read in cluster mode: ours, or upstream Falco's
+    #[arg(long, value_enum, default_value = "secmon", help_heading = "Source")]
+    pub sensor: SensorKind,
     /// Follow the sensor running on this host, at ADDR (its --metrics-addr)
     #[arg(
         long,
@@ -117,11 +134,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(g: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<i32> {
-    if args.file.is_none() && args.local.is_none() {
-        bail!(
-            "reading alerts from the cluster (the sensor pods' logs) is not available yet: use --local [ADDR] to follow the sensor on this host, or --file PATH to read a saved alerts file"
-        );
-    }
     let opts = RenderOptions {
         format: g.output,
         color: use_color(g),
@@ -157,7 +169,7 @@ pub fn run(g: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<i32> {
         (Some(path), _) if args.follow => follow_file(path, &mut view),
         (Some(path), _) => read_file(path, &mut view),
         (None, Some(addr)) => follow_local(addr, args.since, &mut view),
-        (None, None) => Ok(LineDecoder::default()),
+        (None, None) => read_cluster(g, &args, &mut view),
     };
     let decoder = result?;
     view.finish(decoder)
@@ -425,6 +437,94 @@ fn follow_local(
         Ok(())
     })?;
     Ok(decoder)
+}
+
+/// Read the logs of the sensor pods (every node, or `--node`), merged: by time, or with
+/// `--follow` as they come until Ctrl-C or every pod's log ends. A pod whose log cannot be
+/// opened (it never ran) is named on stderr and the others are read; when none can be,
+/// that is the error.
+fn read_cluster(g: &GlobalArgs, args: &AlertsArgs, view: &mut View) -> anyhow::Result<LineDecoder> {
+    let kind = args.sensor;
+    view.streaming = args.follow;
+    view.summary.source = format!("the {} sensor pods' logs", kind.as_str());
+    let rt = crate::kube::runtime().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let client = crate::kube::client(g).await?;
+        let pods = sensor::pods(&client, kind, args.node.as_deref()).await?;
+        if pods.is_empty() {
+            let place = match &args.node {
+                Some(n) => format!("on node {n}"),
+                None => "on any node".to_string(),
+            };
+            bail!(
+                "no {} sensor pod {place} (namespace {}, label {}): is it installed? see `kubectl secmon status{}`",
+                kind.as_str(),
+                kind.namespace(),
+                kind.selector(),
+                if kind == SensorKind::Falco { " --sensor falco" } else { "" }
+            );
+        }
+        let opened = futures::future::join_all(
+            pods.iter()
+                .map(|p| sensor::log_stream(&client, kind, p, args.follow, args.since)),
+        )
+        .await;
+        let mut logs = Vec::new();
+        let mut failures = Vec::new();
+        for (pod, r) in pods.iter().zip(opened) {
+            match r {
+                Ok(reader) => logs.push(PodLog {
+                    pod: format!(
+                        "{}/{}",
+                        kind.namespace(),
+                        pod.metadata.name.clone().unwrap_or_default()
+                    ),
+                    reader: Box::pin(reader),
+                }),
+                Err(why) => failures.push(why),
+            }
+        }
+        if logs.is_empty() {
+            let more = match failures.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} other pod(s) likewise)", n - 1),
+            };
+            bail!("{}{more}", failures.first().cloned().unwrap_or_default());
+        }
+        for f in &failures {
+            eprintln!("warning: {f}");
+        }
+        let order = if args.follow {
+            Order::Arrival
+        } else {
+            Order::Time
+        };
+        let merged = merge(logs, order, |d| {
+            view.take(d);
+            if view.closed { Flow::Stop } else { Flow::Continue }
+        });
+        let summary = if args.follow {
+            let ctrl_c = tokio::signal::ctrl_c();
+            tokio::select! {
+                s = merged => Some(s),
+                _ = ctrl_c => None,
+            }
+        } else {
+            Some(merged.await)
+        };
+        let mut decoder = LineDecoder::default();
+        if let Some(s) = summary {
+            for (pod, why) in &s.broken {
+                eprintln!("warning: the log of pod {pod} broke off: {why}");
+            }
+            decoder.parsed = s.alerts;
+            decoder.malformed = s.malformed;
+            decoder.first_error = s
+                .first_error
+                .map(|(pod, line, why)| (line, format!("{why} (pod {pod})")));
+        }
+        Ok(decoder)
+    })
 }
 
 /// The innermost error: "Connection refused (os error 111)" rather than the layers

@@ -5,9 +5,12 @@ pub mod alerts;
 pub mod cis;
 pub mod completion;
 pub mod emit;
+pub mod install;
 pub mod psa;
 pub mod rules;
 pub mod sensor;
+pub mod status;
+pub mod uninstall;
 pub mod version;
 
 use std::fs::File;
@@ -40,6 +43,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Rules(args) => rules::run(g, args),
         Command::Alerts(args) => alerts::run(g, args),
         Command::Sensor(args) => sensor::run(g, *args),
+        Command::Install(args) => install::run(g, args),
+        Command::Uninstall(args) => uninstall::run(g, args),
+        Command::Status(args) => status::run(g, args),
         Command::Emit(args) => emit::run(g, args),
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),

@@ -3,6 +3,14 @@
 //! file to set a value wins) or `~/.kube/config` is read; with neither, the in-cluster
 //! service-account config. `--context`, `--cluster`, `--user` override the kubeconfig's
 //! choices, `-n` sets the default namespace, `--request-timeout` bounds every request.
+//!
+//! Also here: API errors for people and retries ([`errors`]), server-side apply and
+//! deletion of what `install` manages ([`apply`]), and reading the installed sensor back
+//! ([`sensor`]).
+
+pub mod apply;
+pub mod errors;
+pub mod sensor;
 
 pub mod list;
 

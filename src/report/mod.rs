@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod cis;
 pub mod emit;
+pub mod install;
 mod junit;
 pub mod psa;
 pub mod psa_plan;
