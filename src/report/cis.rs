@@ -143,6 +143,29 @@ impl CisReport {
         }
     }
 
+    /// Append sections judged elsewhere (section 5 through the API) and their notes;
+    /// totals are recomputed.
+    pub fn add_sections(
+        &mut self,
+        sections: Vec<SectionResult>,
+        notes: Vec<String>,
+        mode: &'static str,
+    ) {
+        for s in sections {
+            self.sections.retain(|x| x.id != s.id);
+            self.sections.push(SectionReport {
+                totals: Totals::of(s.results.iter()),
+                id: s.id,
+                title: s.title,
+                target: s.target,
+                results: s.results,
+            });
+        }
+        self.totals = Totals::of(self.sections.iter().flat_map(|s| s.results.iter()));
+        self.notes.extend(notes);
+        self.mode = mode;
+    }
+
     pub fn results(&self) -> impl Iterator<Item = &CheckResult> {
         self.sections.iter().flat_map(|s| s.results.iter())
     }
@@ -196,10 +219,17 @@ impl Report for CisReport {
     fn tables(&self, wide: bool) -> Vec<Table> {
         let mut tables = Vec::new();
         let mut head = Table {
-            title: Some(format!(
-                "CIS benchmark {} on node {} ({}; {})",
-                self.benchmark, self.node, self.mode, self.benchmark_source
-            )),
+            title: Some(if self.mode == "api" {
+                format!(
+                    "CIS benchmark {} on cluster {} (through the API; {})",
+                    self.benchmark, self.root, self.benchmark_source
+                )
+            } else {
+                format!(
+                    "CIS benchmark {} on node {} ({}; {})",
+                    self.benchmark, self.node, self.mode, self.benchmark_source
+                )
+            }),
             ..Default::default()
         };
         for c in &self.components {
@@ -211,7 +241,7 @@ impl Report for CisReport {
             head.footer
                 .push(format!("  {} (pid {}): {from}", c.component, c.pid));
         }
-        if self.components.is_empty() {
+        if self.components.is_empty() && self.mode != "api" {
             head.footer
                 .push("  no Kubernetes component is running on this node".into());
         }

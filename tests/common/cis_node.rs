@@ -24,6 +24,7 @@ pub fn run_args(
         profile_dir,
         node_name: None,
         max_file_size: 4,
+        from_api: false,
     }
 }
 
