@@ -262,7 +262,7 @@ fn unprivileged_kubeconfig(cluster: &Cluster, dir: &std::path::Path) -> std::pat
     let key = dir.join("nobody.key");
     let csr = dir.join("nobody.csr");
     let crt = dir.join("nobody.crt");
-    let ok = |c: &mut Command| assert!(c.status().expect("openssl").success());
+    let ok = |c: &mut Command| assert!(c.output().expect("openssl").status.success());
     ok(Command::new("openssl")
         .args([
             "req",

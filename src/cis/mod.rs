@@ -16,6 +16,7 @@ pub mod mirror;
 pub mod policies;
 pub mod profile;
 pub mod rbac;
+pub mod scanpod;
 
 /// Errors of the CIS engine, each one line for a person.
 #[derive(Debug, thiserror::Error)]

@@ -16,11 +16,12 @@ use crate::cis::collect::{self, Options};
 use crate::cis::eval::{self, Selection};
 use crate::cis::facts::{ConfigFacts, NodeFacts};
 use crate::cis::profile::{self, Benchmark, Target};
+use crate::cis::scanpod::{self, ScanOptions};
 use crate::cis::{CisError, kubebench};
 use crate::cis::{mirror, policies};
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, Timeout};
 use crate::commands::emit;
-use crate::report::cis::{CisReport, ComponentInfo};
+use crate::report::cis::{CisNodesReport, CisReport, ComponentInfo};
 
 #[derive(Debug, Args)]
 pub struct CisArgs {
@@ -67,7 +68,23 @@ pub struct RunArgs {
     /// `--targets policies` alone implies it
     #[arg(long)]
     pub from_api: bool,
+    /// Scan these nodes from the cluster instead of this one: `all` or a node name. A
+    /// short-lived pod per node (namespace secmon, hostPID, read-only host mounts) runs the
+    /// node scan; results are gathered from its log and the pods removed
+    #[arg(long, value_name = "all|NAME")]
+    pub nodes: Option<String>,
+    /// Image of the scan pods (it must contain kubectl-secmon on its PATH)
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// How long to wait for the scan pods to finish (e.g. 90s, 5m); a pod not done by
+    /// then is an ERROR for its node
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = crate::cli::parse_timeout)]
+    pub timeout: Timeout,
 }
+
+/// The scan pods' image: this version's release image.
+pub const DEFAULT_IMAGE: &str =
+    concat!("ghcr.io/secmon/kubectl-secmon:v", env!("CARGO_PKG_VERSION"));
 
 pub fn run(g: &GlobalArgs, args: CisArgs) -> anyhow::Result<i32> {
     match args.command {
@@ -75,6 +92,17 @@ pub fn run(g: &GlobalArgs, args: CisArgs) -> anyhow::Result<i32> {
             let sel = selection(&a)?;
             let api_only = a.from_api
                 || (!sel.targets.is_empty() && sel.targets.iter().all(|t| *t == Target::Policies));
+            if let Some(nodes) = &a.nodes {
+                let report = scan_nodes(g, &a, nodes)?;
+                for n in report.nodes.iter().filter(|n| n.error.is_some()) {
+                    eprintln!(
+                        "warning: node {}: {}",
+                        n.node,
+                        n.error.as_deref().unwrap_or("")
+                    );
+                }
+                return emit(g, &report);
+            }
             let report = if a.profile_dir.is_some() {
                 run_compat(&a)?
             } else if api_only {
@@ -340,6 +368,34 @@ pub fn scan_api(g: &GlobalArgs, a: &RunArgs) -> anyhow::Result<CisReport> {
         sections,
         notes,
     ))
+}
+
+/// `--nodes`: a scan pod per node, results gathered from their logs.
+fn scan_nodes(g: &GlobalArgs, a: &RunArgs, nodes: &str) -> anyhow::Result<CisNodesReport> {
+    let Some(timeout) = a.timeout.0 else {
+        bail!("--timeout must be more than 0 with --nodes");
+    };
+    let opts = ScanOptions {
+        nodes: nodes.to_string(),
+        image: a.image.clone(),
+        benchmark: a.benchmark.clone(),
+        timeout,
+    };
+    // A short id that keeps this run's pods apart from a concurrent run's.
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64 ^ u64::from(std::process::id()))
+            .unwrap_or(u64::from(std::process::id()))
+            & 0xff_ffff
+    );
+    let rt = crate::kube::runtime().context("cannot start the async runtime")?;
+    let scans = rt.block_on(async {
+        let client = crate::kube::client(g).await?;
+        anyhow::Ok(scanpod::scan_nodes(&client, &opts, &run).await?)
+    })?;
+    Ok(CisNodesReport::new(a.benchmark.clone(), scans))
 }
 
 /// Compatibility mode: kube-bench's profiles and shell audits.
