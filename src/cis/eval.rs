@@ -200,6 +200,13 @@ pub fn evaluate_check(c: &Check, facts: &NodeFacts, skipped: bool) -> CheckResul
         },
         None => None,
     };
+    if c.api.is_some() {
+        r.state = State::Warn;
+        r.reason = Some(
+            "judged through the Kubernetes API, which a node scan does not read: run `kubectl secmon cis run --targets policies`".into(),
+        );
+        return r;
+    }
     if c.manual {
         r.state = State::Warn;
         r.reason = Some(
@@ -693,6 +700,7 @@ mod tests {
             severity: CheckSeverity::Medium,
             remediation: "r".into(),
             note: None,
+            api: None,
         }
     }
 

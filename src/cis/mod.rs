@@ -7,11 +7,16 @@
 //! mirror pods through the API, a scan pod per node) can plug in later.
 
 pub mod argv;
+pub mod cluster;
 pub mod collect;
 pub mod eval;
 pub mod facts;
 pub mod kubebench;
+pub mod mirror;
+pub mod policies;
 pub mod profile;
+pub mod rbac;
+pub mod scanpod;
 
 /// Errors of the CIS engine, each one line for a person.
 #[derive(Debug, thiserror::Error)]

@@ -361,6 +361,47 @@ pub struct Check {
     /// Why a manual check is manual, or what the reader should know.
     #[serde(default)]
     pub note: Option<String>,
+    /// A section 5 check judged through the Kubernetes API (`cis run --targets policies`)
+    /// rather than on the node: which judgement (see [`super::policies`]).
+    #[serde(default)]
+    pub api: Option<ApiCheck>,
+}
+
+/// The section 5 judgements made through the Kubernetes API, by what they look at (the
+/// check ids differ between benchmark versions; the profile names the judgement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiCheck {
+    ClusterAdmin,
+    SecretsAccess,
+    RbacWildcards,
+    PodCreate,
+    DefaultServiceAccounts,
+    TokenAutomount,
+    SystemMasters,
+    EscalationVerbs,
+    PvCreate,
+    NodesProxy,
+    CsrApproval,
+    WebhookConfig,
+    SaTokenCreate,
+    PodSecurityLabels,
+    Privileged,
+    HostPid,
+    HostIpc,
+    HostNetwork,
+    PrivilegeEscalation,
+    RootContainers,
+    NetRaw,
+    AddedCapabilities,
+    CapabilitiesAssigned,
+    HostProcess,
+    HostPath,
+    HostPorts,
+    NetworkPolicies,
+    SecretsInEnv,
+    Seccomp,
+    DefaultNamespace,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -582,8 +623,13 @@ pub fn validate(b: &Benchmark) -> Result<(), CisError> {
                 return Err(bad(format!("bitmask value {:?} is not octal", cmp.value)));
             }
         }
-        if !c.manual && c.items.is_empty() {
-            return Err(bad("a check that is not manual needs items".into()));
+        if !c.manual && c.items.is_empty() && c.api.is_none() {
+            return Err(bad("a check that is not manual needs items or api".into()));
+        }
+        if c.api.is_some() && (s.target != Target::Policies || !c.items.is_empty() || c.manual) {
+            return Err(bad(
+                "api: is for policies checks without items that are not manual".into(),
+            ));
         }
     }
     Ok(())

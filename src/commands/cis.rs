@@ -1,22 +1,27 @@
 //! `kubectl secmon cis run`: the CIS Kubernetes Benchmark on this node (or a node tree
 //! under `--root`). Gathers node facts natively, picks the benchmark, evaluates, and
 //! hands the report to `report`. With `--profile-dir`, runs kube-bench's own profiles in
-//! compatibility mode instead.
+//! compatibility mode instead. Section 5 (policies) is judged through the Kubernetes API
+//! when `--targets` names `policies` (or with `--from-api`), read with the global kube
+//! flags; a plain node scan never needs a cluster.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
+use crate::cis::cluster::{self, ClusterFacts};
 use crate::cis::collect::{self, Options};
 use crate::cis::eval::{self, Selection};
 use crate::cis::facts::{ConfigFacts, NodeFacts};
 use crate::cis::profile::{self, Benchmark, Target};
+use crate::cis::scanpod::{self, ScanOptions};
 use crate::cis::{CisError, kubebench};
-use crate::cli::GlobalArgs;
+use crate::cis::{mirror, policies};
+use crate::cli::{GlobalArgs, Timeout};
 use crate::commands::emit;
-use crate::report::cis::{CisReport, ComponentInfo};
+use crate::report::cis::{CisNodesReport, CisReport, ComponentInfo};
 
 #[derive(Debug, Args)]
 pub struct CisArgs {
@@ -58,13 +63,58 @@ pub struct RunArgs {
     /// Refuse config files larger than this many MiB
     #[arg(long, value_name = "MIB", default_value_t = 4)]
     pub max_file_size: u64,
+    /// Read the cluster (global kube flags) instead of this node: section 5 through the
+    /// API, the control-plane sections from kube-system's static-pod mirror pods.
+    /// `--targets policies` alone implies it
+    #[arg(long)]
+    pub from_api: bool,
+    /// Scan these nodes from the cluster instead of this one: `all` or a node name. A
+    /// short-lived pod per node (namespace secmon, hostPID, read-only host mounts) runs the
+    /// node scan; results are gathered from its log and the pods removed
+    #[arg(long, value_name = "all|NAME")]
+    pub nodes: Option<String>,
+    /// Image of the scan pods (it must contain kubectl-secmon on its PATH)
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// How long to wait for the scan pods to finish (e.g. 90s, 5m); a pod not done by
+    /// then is an ERROR for its node
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = crate::cli::parse_timeout)]
+    pub timeout: Timeout,
 }
+
+/// The scan pods' image: this version's release image.
+pub const DEFAULT_IMAGE: &str =
+    concat!("ghcr.io/secmon/kubectl-secmon:v", env!("CARGO_PKG_VERSION"));
 
 pub fn run(g: &GlobalArgs, args: CisArgs) -> anyhow::Result<i32> {
     match args.command {
         CisCommand::Run(a) => {
+            let sel = selection(&a)?;
+            let api_only = a.from_api
+                || (!sel.targets.is_empty() && sel.targets.iter().all(|t| *t == Target::Policies));
+            if let Some(nodes) = &a.nodes {
+                let report = scan_nodes(g, &a, nodes)?;
+                for n in report.nodes.iter().filter(|n| n.error.is_some()) {
+                    eprintln!(
+                        "warning: node {}: {}",
+                        n.node,
+                        n.error.as_deref().unwrap_or("")
+                    );
+                }
+                return emit(g, &report);
+            }
             let report = if a.profile_dir.is_some() {
                 run_compat(&a)?
+            } else if api_only {
+                scan_api(g, &a)?
+            } else if sel.targets.contains(&Target::Policies) {
+                // Node targets from the node, policies through the API.
+                let mut node = a.clone();
+                node.targets.retain(|t| t.trim() != "policies");
+                let mut report = scan(&node)?;
+                let (sections, notes) = read_policies(g, &a, &report.benchmark)?;
+                report.add_sections(sections, notes, "native+api");
+                report
             } else {
                 scan(&a)?
             };
@@ -214,6 +264,138 @@ pub fn scan(a: &RunArgs) -> anyhow::Result<CisReport> {
         sections,
         facts.notes.clone(),
     ))
+}
+
+/// Read the cluster and judge section 5: (sections, notes). `benchmark` is a shipped name
+/// or `auto` (from the API server's version).
+fn read_policies(
+    g: &GlobalArgs,
+    a: &RunArgs,
+    benchmark: &str,
+) -> anyhow::Result<(Vec<eval::SectionResult>, Vec<String>)> {
+    let (b, _, _, facts) = read_cluster(g, benchmark)?;
+    let sel = selection(a)?;
+    Ok(policies::evaluate(&b, &facts, &sel))
+}
+
+/// The benchmark (chosen as `cis run` chooses it, from the API server's version for
+/// `auto`), how it was chosen, the version seen, and the cluster's facts.
+fn read_cluster(
+    g: &GlobalArgs,
+    benchmark: &str,
+) -> anyhow::Result<(Benchmark, String, Option<String>, ClusterFacts)> {
+    let rt = crate::kube::runtime().context("cannot start the async runtime")?;
+    let facts = rt.block_on(async {
+        let client = crate::kube::client(g).await?;
+        let server = crate::kube::config(g)
+            .await
+            .map(|c| c.cluster_url.to_string())
+            .unwrap_or_default();
+        anyhow::Ok(cluster::collect(&client, server).await?)
+    })?;
+    let detected = facts.version.clone();
+    if benchmark != "auto" {
+        return Ok((
+            profile::load_shipped(benchmark)?,
+            "--benchmark".into(),
+            detected,
+            facts,
+        ));
+    }
+    let Some(minor) = detected.clone() else {
+        bail!(
+            "cannot tell the cluster's Kubernetes version (/version did not answer); pass --benchmark, e.g. --benchmark {}",
+            profile::shipped().join(" or ")
+        );
+    };
+    match profile::for_kubernetes(&minor) {
+        Some(n) => Ok((
+            profile::load_shipped(n)?,
+            format!("auto: Kubernetes {minor} from the API server's /version"),
+            detected,
+            facts,
+        )),
+        None => bail!(
+            "Kubernetes {minor} (from the API server's /version) has no shipped benchmark; pass --benchmark (shipped: {})",
+            profile::shipped().join(", ")
+        ),
+    }
+}
+
+/// The cluster read through the API: section 5 judged on its objects.
+pub fn scan_api(g: &GlobalArgs, a: &RunArgs) -> anyhow::Result<CisReport> {
+    let sel = selection(a)?;
+    let (benchmark, source, detected, facts) = read_cluster(g, &a.benchmark)?;
+    let mut sections = Vec::new();
+    let mut notes = Vec::new();
+    if mirror::TARGETS.iter().any(|t| sel.wants_target(*t)) {
+        let pods = mirror::from_pods(&facts.workloads);
+        notes.push(match pods.len() {
+            0 => "control plane: no static-pod mirror pods in kube-system".to_string(),
+            _ => format!(
+                "control plane read from mirror pods: {}",
+                pods.iter()
+                    .map(|p| format!("kube-system/{} on {}", p.name, p.node))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+        sections.extend(mirror::evaluate(&benchmark, &pods, &sel));
+    }
+    if sel.wants_target(Target::Node) {
+        sections.extend(mirror::not_read(
+            &benchmark,
+            Target::Node,
+            &sel,
+            "kubelet and kube-proxy settings are read on each node, not through the API: run `cis run --nodes all`",
+        ));
+    }
+    if sel.wants_target(Target::Policies) {
+        let (s, n) = policies::evaluate(&benchmark, &facts, &sel);
+        sections.extend(s);
+        notes.extend(n);
+    }
+    sections.retain(|s| !s.results.is_empty() || sel.checks.is_empty());
+    nothing_selected(&sel, &sections)?;
+    Ok(CisReport::new(
+        "cluster".into(),
+        facts.server.clone(),
+        benchmark.name.clone(),
+        source,
+        detected,
+        "api",
+        Vec::new(),
+        sections,
+        notes,
+    ))
+}
+
+/// `--nodes`: a scan pod per node, results gathered from their logs.
+fn scan_nodes(g: &GlobalArgs, a: &RunArgs, nodes: &str) -> anyhow::Result<CisNodesReport> {
+    let Some(timeout) = a.timeout.0 else {
+        bail!("--timeout must be more than 0 with --nodes");
+    };
+    let opts = ScanOptions {
+        nodes: nodes.to_string(),
+        image: a.image.clone(),
+        benchmark: a.benchmark.clone(),
+        timeout,
+    };
+    // A short id that keeps this run's pods apart from a concurrent run's.
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64 ^ u64::from(std::process::id()))
+            .unwrap_or(u64::from(std::process::id()))
+            & 0xff_ffff
+    );
+    let rt = crate::kube::runtime().context("cannot start the async runtime")?;
+    let scans = rt.block_on(async {
+        let client = crate::kube::client(g).await?;
+        anyhow::Ok(scanpod::scan_nodes(&client, &opts, &run).await?)
+    })?;
+    Ok(CisNodesReport::new(a.benchmark.clone(), scans))
 }
 
 /// Compatibility mode: kube-bench's profiles and shell audits.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::{Case, Cell, Finding, Findings, Outcome, Report, RuleInfo, Severity, Style, Table};
 use crate::cis::eval::{CheckResult, SectionResult, State};
 use crate::cis::profile::{CheckSeverity, Target};
+use crate::cis::scanpod::NodeScan;
 
 pub const API_VERSION: &str = "secmon.dev/v1alpha1";
 
@@ -143,6 +144,29 @@ impl CisReport {
         }
     }
 
+    /// Append sections judged elsewhere (section 5 through the API) and their notes;
+    /// totals are recomputed.
+    pub fn add_sections(
+        &mut self,
+        sections: Vec<SectionResult>,
+        notes: Vec<String>,
+        mode: &'static str,
+    ) {
+        for s in sections {
+            self.sections.retain(|x| x.id != s.id);
+            self.sections.push(SectionReport {
+                totals: Totals::of(s.results.iter()),
+                id: s.id,
+                title: s.title,
+                target: s.target,
+                results: s.results,
+            });
+        }
+        self.totals = Totals::of(self.sections.iter().flat_map(|s| s.results.iter()));
+        self.notes.extend(notes);
+        self.mode = mode;
+    }
+
     pub fn results(&self) -> impl Iterator<Item = &CheckResult> {
         self.sections.iter().flat_map(|s| s.results.iter())
     }
@@ -196,10 +220,17 @@ impl Report for CisReport {
     fn tables(&self, wide: bool) -> Vec<Table> {
         let mut tables = Vec::new();
         let mut head = Table {
-            title: Some(format!(
-                "CIS benchmark {} on node {} ({}; {})",
-                self.benchmark, self.node, self.mode, self.benchmark_source
-            )),
+            title: Some(if self.mode == "api" {
+                format!(
+                    "CIS benchmark {} on cluster {} (through the API; {})",
+                    self.benchmark, self.root, self.benchmark_source
+                )
+            } else {
+                format!(
+                    "CIS benchmark {} on node {} ({}; {})",
+                    self.benchmark, self.node, self.mode, self.benchmark_source
+                )
+            }),
             ..Default::default()
         };
         for c in &self.components {
@@ -211,7 +242,7 @@ impl Report for CisReport {
             head.footer
                 .push(format!("  {} (pid {}): {from}", c.component, c.pid));
         }
-        if self.components.is_empty() {
+        if self.components.is_empty() && self.mode != "api" {
             head.footer
                 .push("  no Kubernetes component is running on this node".into());
         }
@@ -462,4 +493,142 @@ pub fn kube_bench_json(r: &CisReport) -> Value {
         "Controls": controls,
         "Totals": {"total_pass": tp, "total_fail": tf, "total_warn": tw, "total_info": ti},
     })
+}
+
+/// `cis run --nodes`: each node's report as its scan pod printed it, or why there is none.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CisNodesReport {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub benchmark: String,
+    pub nodes: Vec<NodeScan>,
+}
+
+impl CisNodesReport {
+    pub fn new(benchmark: String, nodes: Vec<NodeScan>) -> CisNodesReport {
+        CisNodesReport {
+            api_version: API_VERSION,
+            kind: "CisNodesReport",
+            benchmark,
+            nodes,
+        }
+    }
+
+    /// Every (node, result) pair of the nodes that reported.
+    fn results(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.nodes.iter().flat_map(|n| {
+            n.report
+                .iter()
+                .flat_map(|r| r["sections"].as_array().into_iter().flatten())
+                .flat_map(|s| s["results"].as_array().into_iter().flatten())
+                .map(move |r| (n.node.as_str(), r))
+        })
+    }
+}
+
+fn severity_of(v: &Value) -> Severity {
+    match v["severity"].as_str() {
+        Some("low") => Severity::Low,
+        Some("high") => Severity::High,
+        Some("critical") => Severity::Critical,
+        _ => Severity::Medium,
+    }
+}
+
+impl Report for CisNodesReport {
+    fn tables(&self, _wide: bool) -> Vec<Table> {
+        let mut summary = Table {
+            title: Some(format!(
+                "CIS benchmark {} per node (scan pods)",
+                self.benchmark
+            )),
+            headers: vec!["NODE", "RESULT", "PASS", "FAIL", "WARN", "ERROR", "DETAIL"],
+            keep_width: vec![0, 1],
+            ..Default::default()
+        };
+        let mut detail = Table {
+            title: Some("Failed checks".into()),
+            headers: vec!["NODE", "ID", "CHECK", "OBSERVED"],
+            keep_width: vec![0, 1],
+            ..Default::default()
+        };
+        for n in &self.nodes {
+            let t = |k: &str| {
+                n.report
+                    .as_ref()
+                    .and_then(|r| r["totals"][k].as_u64())
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into())
+            };
+            let (state, style) = match &n.error {
+                Some(_) => ("ERROR", Style::Bad),
+                None => ("OK", Style::Good),
+            };
+            summary.rows.push(vec![
+                Cell::new(n.node.clone()),
+                Cell::styled(state, style),
+                Cell::new(t("pass")),
+                Cell::new(t("fail")),
+                Cell::new(t("warn")),
+                Cell::new(t("error")),
+                Cell::new(n.error.clone().unwrap_or_default()),
+            ]);
+        }
+        for (node, r) in self.results().filter(|(_, r)| r["state"] == "FAIL") {
+            detail.rows.push(vec![
+                Cell::new(node.to_string()),
+                Cell::new(r["id"].as_str().unwrap_or("").to_string()),
+                Cell::new(r["title"].as_str().unwrap_or("").to_string()),
+                Cell::new(r["observed"].as_str().unwrap_or("").to_string()),
+            ]);
+        }
+        let mut out = vec![summary];
+        if !detail.rows.is_empty() {
+            out.push(detail);
+        }
+        out
+    }
+
+    fn severities(&self) -> Vec<Severity> {
+        self.results()
+            .filter(|(_, r)| r["state"] == "FAIL")
+            .map(|(_, r)| severity_of(r))
+            .collect()
+    }
+
+    fn findings(&self) -> Findings {
+        let mut rules: Vec<RuleInfo> = Vec::new();
+        let mut results = Vec::new();
+        for (node, r) in self.results().filter(|(_, r)| r["state"] == "FAIL") {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            let id = format!("CIS-{}", s("id"));
+            if !rules.iter().any(|x| x.id == id) {
+                rules.push(RuleInfo {
+                    id: id.clone(),
+                    name: id.clone(),
+                    short: s("title"),
+                    full: format!("{} {}: {}", self.benchmark, s("id"), s("title")),
+                    help: s("remediation"),
+                    severity: severity_of(r),
+                    tags: vec!["security".into(), "kubernetes".into(), "cis".into()],
+                });
+            }
+            results.push(Finding {
+                rule_id: id,
+                severity: severity_of(r),
+                message: format!(
+                    "node {node}: {} {}: observed {}; expected {}. Fix: {}",
+                    s("id"),
+                    s("title"),
+                    s("observed"),
+                    s("expected"),
+                    s("remediation")
+                ),
+                location: None,
+                subject: format!("node/{node}"),
+            });
+        }
+        Findings { rules, results }
+    }
 }

@@ -24,6 +24,10 @@ pub fn run_args(
         profile_dir,
         node_name: None,
         max_file_size: 4,
+        from_api: false,
+        nodes: None,
+        image: secmon::commands::cis::DEFAULT_IMAGE.into(),
+        timeout: secmon::cli::Timeout(Some(std::time::Duration::from_secs(120))),
     }
 }
 
