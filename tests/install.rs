@@ -1016,8 +1016,3 @@ fn an_interrupted_install_is_finished_by_running_it_again() {
     );
     rt.block_on(clean(cluster));
 }
-
-
-
-
-
