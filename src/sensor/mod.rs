@@ -7,7 +7,8 @@
 //!   from the API server ([`pods`]) and boot-to-wall time ([`clock`]).
 //! - Outputs: [`alert`] (Falco's JSON alert format and the drop alert), [`stats`] (counters
 //!   and their Prometheus exposition), [`sinks`] (stdout, rotated files, webhooks) and
-//!   [`http`] (`/metrics`, `/healthz`, `/alerts`).
+//!   [`http`] (`/metrics`, `/healthz`, `/alerts`); [`follow`] reads alerts back from a file
+//!   or the `/alerts` stream.
 //! - [`metrics`]: the metric names, a contract with the generated monitoring configuration
 //!   (`src/emit/`).
 
@@ -15,6 +16,7 @@ pub mod alert;
 pub mod clock;
 pub mod container;
 pub mod enrich;
+pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod pods;
