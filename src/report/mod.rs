@@ -9,6 +9,7 @@ mod junit;
 pub mod psa;
 pub mod rules;
 mod sarif;
+pub mod simulate;
 
 use std::io::{self, Write};
 
