@@ -223,9 +223,7 @@ fn verify_all_in_containers(
     expected_scenarios: usize,
 ) -> Option<serde_json::Value> {
     let ruleset = kind.as_str();
-    let Some(sensor) = Sensor::start(BIN, sensor_args) else {
-        return None;
-    };
+    let sensor = Sensor::start(BIN, sensor_args)?;
     let etc_before = snapshot(Path::new("/etc"));
     let out = out_dir(&format!("verify-{ruleset}"));
     let (code, stdout, stderr, before, after) = simulate_isolated(

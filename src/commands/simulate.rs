@@ -89,9 +89,9 @@ pub struct RunArgs {
     /// How long each --rate runs
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "repeat")]
     pub duration: Duration,
-    /// The sensor whose /metrics --loop reads (its --metrics-addr)
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
-    pub metrics_addr: String,
+    /// The sensor on this host whose /metrics --loop reads, at ADDR (its --metrics-addr)
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_value = DEFAULT_ADDR, default_missing_value = DEFAULT_ADDR)]
+    pub local: String,
 }
 
 #[derive(Debug, Args)]
@@ -273,9 +273,8 @@ fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
         if let Some(bad) = rates.iter().find(|r| !r.is_finite() || **r <= 0.0) {
             bail!("--rate {bad}: use a positive number of scenarios per second");
         }
-        let (names, steps) =
-            session::load(&chosen, &run_id, &cfg, &rates, a.duration, &a.metrics_addr)
-                .map_err(anyhow::Error::msg)?;
+        let (names, steps) = session::load(&chosen, &run_id, &cfg, &rates, a.duration, &a.local)
+            .map_err(anyhow::Error::msg)?;
         let report = LoadReport {
             api_version: "secmon.dev/v1alpha1",
             kind: "SimulationLoad",

@@ -187,8 +187,10 @@ fn status_style(s: Status) -> Style {
 fn latency(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
-    } else {
+    } else if ms >= 10.0 {
         format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
@@ -595,7 +597,7 @@ impl Report for LoadReport {
                 "SENSOR RSS",
                 "EVENTS/S",
                 "DROPPED",
-                "ALERTS",
+                "DETECTED",
             ],
             ..Default::default()
         };
@@ -623,12 +625,28 @@ impl Report for LoadReport {
                         Style::Plain
                     },
                 ),
-                Cell::new(s.alerts.to_string()),
+                Cell::styled(
+                    format!("{}/{}", s.detected, s.scenarios_run),
+                    if s.detected < s.scenarios_run {
+                        Style::Warn
+                    } else {
+                        Style::Good
+                    },
+                ),
             ]);
+        }
+        for s in self.steps.iter().filter(|s| !s.missed.is_empty()) {
+            let list: Vec<String> = s
+                .missed
+                .iter()
+                .map(|(name, n)| format!("{name} ×{n}"))
+                .collect();
+            t.footer
+                .push(format!("missed at {}/s: {}", s.rate, list.join(", ")));
         }
         t.footer.push(String::new());
         t.footer.push(format!(
-            "{} scenarios in rotation ({} mode, run {}); CPU is the sensor's, in % of one core",
+            "{} scenarios in rotation ({} mode, run {}); CPU is the sensor's, in % of one core; events are the whole host's; DETECTED: runs with all their expected alerts",
             self.scenarios.len(),
             self.mode,
             self.run_id
@@ -723,6 +741,8 @@ mod tests {
         assert!(table.contains("credential-file-read"), "{table}");
         assert!(table.contains("DETECTED+UNEXPECTED"), "{table}");
         assert!(table.contains("42 ms"), "{table}");
+        assert_eq!(latency(4.26), "4.3 ms");
+        assert_eq!(latency(1500.0), "1.50 s");
         assert!(
             table.contains("UNEXPECTED Write below /etc (Error, 2×)"),
             "{table}"
@@ -819,15 +839,20 @@ mod tests {
                 scenarios_run: 100,
                 achieved_rate: 10.0,
                 errors: 0,
+                detected: 99,
+                missed: [("ptrace-attach".to_string(), 1)].into(),
                 sensor_cpu_percent: 3.25,
                 sensor_rss_mib: 44.5,
                 events: 1000,
                 events_per_second: 100.0,
                 dropped: 0,
-                alerts: 100,
+                sensor_alerts: 100,
             }],
         };
         let t = rendered(&load, Format::Table);
-        assert!(t.contains("3.2%") && t.contains("44.5 MiB"), "{t}");
+        assert!(
+            t.contains("3.2%") && t.contains("44.5 MiB") && t.contains("99/100"),
+            "{t}"
+        );
     }
 }

@@ -2,7 +2,10 @@
 //! N per second for a while, for each rate asked, and the sensor's own figures are read
 //! from its `/metrics` before, during and after: CPU (share of one core), resident memory,
 //! events and drops. It doubles as the sensor's stress and overhead benchmark, as
-//! event-generator's `bench` does for Falco. Scenarios that take seconds by design are
+//! event-generator's `bench` does for Falco, and also says whether detection held up:
+//! how many of the step's scenarios got all their expected alerts (read from `/alerts`
+//! and attributed as `verify` does; the sensor's own alert counter would also count
+//! everything else on the host). Scenarios that take seconds by design are
 //! left out; a rate the machine cannot reach is reported as achieved, not as asked.
 
 use serde::Serialize;
@@ -59,6 +62,10 @@ pub struct LoadStep {
     pub achieved_rate: f64,
     /// Scenario runs that failed (not skipped).
     pub errors: usize,
+    /// Scenario runs all of whose expected alerts arrived.
+    pub detected: usize,
+    /// The scenarios that missed, with how many times.
+    pub missed: std::collections::BTreeMap<String, usize>,
     /// The sensor's CPU over the step, in % of one core.
     pub sensor_cpu_percent: f64,
     /// The sensor's largest resident memory seen, MiB.
@@ -66,16 +73,19 @@ pub struct LoadStep {
     pub events: u64,
     pub events_per_second: f64,
     pub dropped: u64,
-    pub alerts: u64,
+    /// Alerts the sensor raised during the step, for anything on the host.
+    pub sensor_alerts: u64,
 }
 
 impl LoadStep {
     /// The figures of a step from the samples around it (and the largest RSS seen in it).
+    #[allow(clippy::too_many_arguments)]
     pub fn from_samples(
         rate: f64,
         duration_s: f64,
         scenarios_run: usize,
         errors: usize,
+        detected: usize,
         before: &MetricsSample,
         after: &MetricsSample,
         max_rss_bytes: f64,
@@ -89,12 +99,14 @@ impl LoadStep {
             scenarios_run,
             achieved_rate: scenarios_run as f64 / d,
             errors,
+            detected,
+            missed: Default::default(),
             sensor_cpu_percent: 100.0 * delta(before.cpu_seconds, after.cpu_seconds) / d,
             sensor_rss_mib: max_rss_bytes.max(after.rss_bytes) / (1024.0 * 1024.0),
             events: events as u64,
             events_per_second: events / d,
             dropped: delta(before.dropped, after.dropped) as u64,
-            alerts: delta(before.alerts, after.alerts) as u64,
+            sensor_alerts: delta(before.alerts, after.alerts) as u64,
         }
     }
 }
@@ -154,11 +166,14 @@ mod tests {
             dropped: 3.0,
             alerts: 14.0,
         };
-        let s = LoadStep::from_samples(10.0, 10.0, 95, 1, &m, &after, 50.0 * 1048576.0);
+        let s = LoadStep::from_samples(10.0, 10.0, 95, 1, 90, &m, &after, 50.0 * 1048576.0);
         assert_eq!(s.achieved_rate, 9.5);
         assert_eq!(s.sensor_cpu_percent, 10.0);
         assert_eq!(s.sensor_rss_mib, 50.0);
-        assert_eq!((s.events, s.dropped, s.alerts), (1000, 0, 10));
+        assert_eq!(
+            (s.events, s.dropped, s.sensor_alerts, s.detected),
+            (1000, 0, 10, 90)
+        );
         assert_eq!(s.events_per_second, 100.0);
     }
 }

@@ -13,7 +13,8 @@ use super::catalogue::Scenario;
 use super::load::{LoadStep, fetch_metrics, parse_metrics};
 use super::runner::{ContainerHold, RunConfig, missing_context, now_ns, run_scenario};
 use super::verify::{
-    Received, RunOutcome, SIM_ID_PREFIX, ScenarioRun, container_identity, settled, sim_id,
+    Received, RunOutcome, SIM_ID_PREFIX, ScenarioRun, Status, container_identity, evaluate,
+    settled, sim_id,
 };
 use crate::sensor::alert::Decoded;
 use crate::sensor::follow::{self, AlertSink};
@@ -79,7 +80,8 @@ pub fn run_all(
 /// Keeps the alerts that can belong to this run.
 struct Collector {
     run_marker: String,
-    containers: Vec<String>,
+    /// The run's containers (12 hex); `None`: keep every container's alerts.
+    containers: Option<Vec<String>>,
     out: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
 }
@@ -89,7 +91,10 @@ impl AlertSink for Collector {
         let Decoded::Alert(a) = d else { return };
         let ours = a
             .field_str("container.id")
-            .is_some_and(|c| self.containers.iter().any(|x| x == c))
+            .is_some_and(|c| match &self.containers {
+                Some(list) => list.iter().any(|x| x == c),
+                None => c != "host",
+            })
             || a.output.contains(&self.run_marker)
             || a.output_fields
                 .values()
@@ -153,9 +158,11 @@ pub fn verify_all(
     let stop = Arc::new(AtomicBool::new(false));
     let mut collector = Collector {
         run_marker: format!("{SIM_ID_PREFIX}{run_id}-"),
-        containers: (1..=scenarios.len())
-            .map(|i| container_identity(&sim_id(run_id, i)).0[..12].to_string())
-            .collect(),
+        containers: Some(
+            (1..=scenarios.len())
+                .map(|i| container_identity(&sim_id(run_id, i)).0[..12].to_string())
+                .collect(),
+        ),
         out: out.clone(),
         stop: stop.clone(),
     };
@@ -229,6 +236,38 @@ pub fn load(
         );
     }
     fetch_metrics(metrics_addr)?;
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut collector = Collector {
+        run_marker: format!("{SIM_ID_PREFIX}{run_id}-"),
+        containers: None,
+        out: out.clone(),
+        stop: stop.clone(),
+    };
+    let addr = metrics_addr.to_string();
+    let reader = std::thread::spawn(move || {
+        follow::follow_local(&addr, Some(Duration::from_secs(30)), &mut collector)
+    });
+    let result = load_steps(&rotation, run_id, cfg, rates, duration, metrics_addr, &out);
+    stop.store(true, Ordering::SeqCst);
+    let _ = reader.join();
+    Ok((rotation.iter().map(|s| s.name).collect(), result?))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_steps(
+    rotation: &[&'static Scenario],
+    run_id: &str,
+    cfg: &RunConfig,
+    rates: &[f64],
+    duration: Duration,
+    metrics_addr: &str,
+    received: &Mutex<Vec<Received>>,
+) -> Result<Vec<LoadStep>, String> {
+    // Containers' cgroups stay a moment after their scenario, as in verification, so the
+    // sensor can still place exited processes in their containers.
+    let mut holds: std::collections::VecDeque<(Instant, ContainerHold)> = Default::default();
+    let linger = Duration::from_secs(2);
     let mut steps = Vec::new();
     let mut n = 0usize;
     for &rate in rates {
@@ -240,6 +279,7 @@ pub fn load(
         let start = Instant::now();
         let mut next_sample = start + Duration::from_secs(1);
         let (mut ran, mut errors) = (0usize, 0usize);
+        let mut runs = Vec::new();
         let mut i = 0u64;
         loop {
             let due = start + Duration::from_secs_f64(i as f64 / rate);
@@ -254,7 +294,12 @@ pub fn load(
             let sc = rotation[n % rotation.len()];
             n += 1;
             i += 1;
-            let (r, _hold) = run_scenario(sc, &sim_id(run_id, n), cfg);
+            let (r, hold) = run_scenario(sc, &sim_id(run_id, n), cfg);
+            runs.push(r.clone());
+            holds.extend(hold.map(|h| (Instant::now(), h)));
+            while holds.front().is_some_and(|(t, _)| t.elapsed() >= linger) {
+                holds.pop_front();
+            }
             ran += 1;
             if matches!(r.outcome, RunOutcome::Error(_)) {
                 errors += 1;
@@ -268,9 +313,31 @@ pub fn load(
         }
         let elapsed = start.elapsed().as_secs_f64();
         let after = parse_metrics(&fetch_metrics(metrics_addr)?);
-        steps.push(LoadStep::from_samples(
-            rate, elapsed, ran, errors, &before, &after, max_rss,
-        ));
+        // The step's last alerts: until every run has its alerts, at most a few seconds.
+        let settle = Instant::now();
+        while settle.elapsed() < Duration::from_secs(5) && !interrupted() {
+            let got = received.lock().unwrap_or_else(|e| e.into_inner());
+            if settled(&runs, &got, cfg.ruleset, now_ns(), Duration::from_secs(5)) {
+                break;
+            }
+            drop(got);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let results = {
+            let got = received.lock().unwrap_or_else(|e| e.into_inner());
+            evaluate(&runs, &got, cfg.ruleset, true)
+        };
+        let detected = results
+            .iter()
+            .filter(|r| r.status == Status::Detected)
+            .count();
+        let mut step = LoadStep::from_samples(
+            rate, elapsed, ran, errors, detected, &before, &after, max_rss,
+        );
+        for r in results.iter().filter(|r| r.status == Status::Missed) {
+            *step.missed.entry(r.scenario.to_string()).or_default() += 1;
+        }
+        steps.push(step);
     }
-    Ok((rotation.iter().map(|s| s.name).collect(), steps))
+    Ok(steps)
 }

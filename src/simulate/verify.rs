@@ -330,6 +330,7 @@ pub fn evaluate(
                 container_id: run
                     .container_id
                     .as_ref()
+                    .filter(|_| !matches!(run.outcome, RunOutcome::Skipped(_)))
                     .map(|c| c[..12.min(c.len())].to_string()),
                 duration_ms: ms(run.ended_ns.saturating_sub(run.started_ns)),
                 expected,
