@@ -2650,8 +2650,10 @@ mod tests {
         let fd = ev.fd.as_ref().expect("fd");
         assert_eq!(
             (fd.name.as_str(), fd.nameraw.as_str(), fd.num),
-            ("/etc/shadow", "/etc/../etc/shadow", -13)
+            ("/etc/shadow", "/etc/../etc/shadow", -1),
+            "a failed open has no descriptor (Falco: fd.num -1)"
         );
+        assert_eq!(ev.res, -13, "the error stays in the result");
         assert_eq!(ev.args.get("dirfd"), None, "open has no dirfd");
         // openat2: flags and mode come from the struct open_how bytes the kernel copied.
         let mut how = Vec::new();
