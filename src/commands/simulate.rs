@@ -193,6 +193,7 @@ fn check_selection(s: &Selection) -> anyhow::Result<Vec<&'static catalogue::Scen
 }
 
 /// The API server address: the flag, else the in-cluster service, else kubeadm's default.
+#[cfg(any(target_os = "linux", test))]
 fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
     let addr = match flag {
         Some(a) => a.clone(),

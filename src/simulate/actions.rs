@@ -12,6 +12,7 @@
 //! take it from `SECMON_SIM_ID`. An action that cannot run here (a capability or kernel
 //! feature is missing) ends with [`ActionError::Skip`], exit code [`SKIP_EXIT`].
 
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 /// The exit code of an action that could not run here (automake's "skipped").
@@ -123,6 +124,7 @@ pub const ACTIONS: &[(&str, &str)] = &[
 ];
 
 /// The correlation id actions put in the names of what they create.
+#[cfg(target_os = "linux")]
 fn sim_id() -> String {
     std::env::var("SECMON_SIM_ID")
         .ok()
@@ -152,10 +154,13 @@ fn unknown(name: &str) -> String {
 }
 
 /// How long a child we trace may live before we give up on it.
+#[cfg(target_os = "linux")]
 const CHILD_GRACE: Duration = Duration::from_secs(5);
 /// How old the "long-running server" must be: the rules say more than 5 s.
+#[cfg(target_os = "linux")]
 const SERVER_AGE: Duration = Duration::from_secs(6);
 /// The address the ssh action connects to: TEST-NET-1, never routed.
+#[cfg(target_os = "linux")]
 const SSH_TARGET: &str = "192.0.2.10:443";
 
 #[cfg(target_os = "linux")]
