@@ -54,12 +54,20 @@ pub enum Command {
     /// Completion backend for `kubectl secmon <TAB>` (used by kubectl_complete-secmon)
     #[command(name = "__complete", hide = true)]
     Complete(commands::completion::CompleteArgs),
-    /// Run one attack action (src/simulate/actions.rs); used by the sensor's tests
+    /// Attack simulation: run safe attack scenarios and verify that the sensor detects each
+    Simulate(commands::simulate::SimulateArgs),
+    /// Run one attack action (src/simulate/actions.rs): scenarios and the sensor's tests
     #[command(name = "__action", hide = true)]
     Action {
         /// The action's name
         name: String,
+        /// Its arguments (the last is the scenario's correlation id)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
+    /// A scenario's first process (src/simulate/init.rs)
+    #[command(name = "__sim-init", hide = true)]
+    SimInit(commands::simulate::SimInitArgs),
 }
 
 /// Flags shared by every command, with kubectl's names and meanings.

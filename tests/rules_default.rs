@@ -114,6 +114,45 @@ fn first_match_reports_one_rule() {
     );
 }
 
+/// Under first-match (the sensor's mode, as Falco's default) only the earliest matching
+/// rule alerts, so a rule whose every firing event also matches an earlier rule is dead.
+/// Each rule must win at least one of its own firing cases.
+#[test]
+fn no_rule_is_shadowed_under_first_match() {
+    let mut rs = load();
+    rs.set_rule_matching(RuleMatching::First);
+    let mut out = Matches::new();
+    let mut shadowed = Vec::new();
+    for r in rs.rules() {
+        let id = rs.find(&r.name).expect("rule");
+        let fire: Vec<Case> = cases()
+            .into_iter()
+            .filter(|c| c.rule == r.name && c.expect == "fire")
+            .collect();
+        let wins = fire.iter().any(|c| {
+            rs.matches(&c.event, &mut out);
+            out.ids() == [id]
+        });
+        if !wins {
+            let by: Vec<String> = fire
+                .iter()
+                .filter_map(|c| {
+                    rs.matches(&c.event, &mut out);
+                    out.ids()
+                        .first()
+                        .and_then(|i| rs.rule(*i))
+                        .map(|i| i.name.clone())
+                })
+                .collect();
+            shadowed.push(format!("{} (reported as {by:?})", r.name));
+        }
+    }
+    assert!(
+        shadowed.is_empty(),
+        "shadowed under first-match: {shadowed:#?}"
+    );
+}
+
 #[test]
 fn output_renders_fields_and_na() {
     let rs = load();

@@ -51,6 +51,10 @@ fn bad_flags_and_rules_are_one_line_errors() {
     );
     assert_one_line_error(&["sensor", "--alertmanager", "not a url"], "--alertmanager");
     assert_one_line_error(&["sensor", "--webhook", "http:///x"], "--webhook");
+    assert_one_line_error(
+        &["sensor", "--append-output-field", "proc.nope"],
+        "--append-output-field: unknown field \"proc.nope\"",
+    );
     // clap's own usage errors end with its "For more information" hint
     let (code, stderr) = run(&["sensor", "--priority", "loud"]);
     assert_eq!(code, 2);

@@ -4,18 +4,16 @@
 //! own `json_output`; `--follow` keeps reading as it grows, across rotations) or from the
 //! sensor on this host (`--local`, which streams `GET http://ADDR/alerts`). Filters by
 //! time, priority, rule name, namespace and container; prints through `report::alerts`,
-//! one alert as soon as it is read.
+//! one alert as soon as it is read (file and local reading is `sensor::follow`, shared
+//! with `simulate verify`).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::cli::GlobalArgs;
 use crate::commands::{exit, use_color};
@@ -26,6 +24,7 @@ use crate::report::alerts::{AlertPrinter, ReadSummary, warnings};
 use crate::report::{Format, RenderError, RenderOptions};
 use crate::rules::Priority;
 use crate::sensor::alert::{Alert, AlertFilter, Decoded, LineDecoder};
+use crate::sensor::follow::{self, AlertSink, alerts_url};
 use crate::sensor::http::DEFAULT_ADDR;
 
 #[derive(Debug, Args)]
@@ -166,9 +165,20 @@ pub fn run(g: &GlobalArgs, args: AlertsArgs) -> anyhow::Result<i32> {
         batch: Vec::new(),
     };
     let result = match (&args.file, &args.local) {
-        (Some(path), _) if args.follow => follow_file(path, &mut view),
-        (Some(path), _) => read_file(path, &mut view),
-        (None, Some(addr)) => follow_local(addr, args.since, &mut view),
+        (Some(path), _) => {
+            view.summary.source = path.display().to_string();
+            view.streaming = args.follow;
+            if args.follow {
+                follow::follow_file(path, &mut view)
+            } else {
+                follow::read_file(path, &mut view)
+            }
+        }
+        (None, Some(addr)) => {
+            view.summary.source = alerts_url(addr, args.since);
+            view.streaming = true;
+            follow::follow_local(addr, args.since, &mut view)
+        }
         (None, None) => read_cluster(g, &args, &mut view),
     };
     let decoder = result?;
@@ -197,6 +207,16 @@ struct View<'a> {
     /// stdout was closed (`| head`): stop reading.
     closed: bool,
     batch: Vec<Alert>,
+}
+
+impl AlertSink for View<'_> {
+    fn take(&mut self, d: Decoded) {
+        View::take(self, d);
+    }
+
+    fn done(&self) -> bool {
+        self.closed
+    }
 }
 
 impl View<'_> {
@@ -273,170 +293,6 @@ impl View<'_> {
         }
         Ok(exit::CLEAN)
     }
-}
-
-fn open(path: &Path) -> anyhow::Result<File> {
-    File::open(path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read alerts file {}: {e}; check the path (the sensor writes it with --alerts-file)",
-            path.display()
-        )
-    })
-}
-
-fn read_file(path: &Path, view: &mut View) -> anyhow::Result<LineDecoder> {
-    view.summary.source = path.display().to_string();
-    let mut f = open(path)?;
-    let mut decoder = LineDecoder::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        decoder.push(&buf[..n], |d| view.take(d));
-        if view.closed {
-            break;
-        }
-    }
-    Ok(decoder)
-}
-
-/// The identity of the file a path names, to notice rotation.
-#[cfg(unix)]
-fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (m.dev(), m.ino())
-}
-
-#[cfg(not(unix))]
-fn file_id(_: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// Read the file, then keep polling it for new lines until Ctrl-C. When the path is
-/// replaced (rotated) or truncated, the rest of the old file is read and reading starts
-/// again at the beginning of the new one.
-fn follow_file(path: &Path, view: &mut View) -> anyhow::Result<LineDecoder> {
-    view.summary.source = path.display().to_string();
-    view.streaming = true;
-    let mut f = open(path)?;
-    let mut id = file_id(&f.metadata()?);
-    let mut pos: u64 = 0;
-    let mut decoder = LineDecoder::default();
-    let rt = runtime()?;
-    rt.block_on(async {
-        let mut buf = vec![0u8; 64 * 1024];
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        loop {
-            let n = f
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n > 0 {
-                pos += n as u64;
-                decoder.push(&buf[..n], |d| view.take(d));
-                if view.closed {
-                    break;
-                }
-                continue;
-            }
-            // At the end: has the path moved on to a new file, or been truncated?
-            if let Ok(m) = std::fs::metadata(path) {
-                let replaced = file_id(&m) != id;
-                if (replaced || m.len() < pos)
-                    && let Ok(newf) = File::open(path)
-                {
-                    f = newf;
-                    id = file_id(&m);
-                    pos = 0;
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = &mut ctrl_c => break,
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        }
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(decoder)
-}
-
-/// `http://ADDR/alerts`, with `since` as seconds.
-fn alerts_url(addr: &str, since: Option<Duration>) -> String {
-    let base = addr.trim_end_matches('/');
-    let base = if base.starts_with("http://") {
-        base.to_string()
-    } else {
-        format!("http://{base}")
-    };
-    match since {
-        Some(d) => format!("{base}/alerts?since={}", d.as_secs().max(1)),
-        None => format!("{base}/alerts"),
-    }
-}
-
-fn follow_local(
-    addr: &str,
-    since: Option<Duration>,
-    view: &mut View,
-) -> anyhow::Result<LineDecoder> {
-    let url = alerts_url(addr, since);
-    view.summary.source = url.clone();
-    view.streaming = true;
-    let uri: hyper::Uri = url.parse().map_err(|_| {
-        anyhow::anyhow!("--local {addr:?}: not an address; use HOST:PORT, e.g. {DEFAULT_ADDR}")
-    })?;
-    let hint = format!(
-        "is `kubectl secmon sensor` running on this host with --metrics-addr {}?",
-        uri.authority().map_or(addr, |a| a.as_str())
-    );
-    let mut decoder = LineDecoder::default();
-    let rt = runtime()?;
-    rt.block_on(async {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        let resp = client.get(uri).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to the sensor at {url}: {}; {hint}",
-                root_cause(&e)
-            )
-        })?;
-        if !resp.status().is_success() {
-            bail!("the server at {url} answered {}: {hint}", resp.status());
-        }
-        let mut body = resp.into_body();
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        loop {
-            tokio::select! {
-                _ = &mut ctrl_c => break,
-                frame = body.frame() => match frame {
-                    None => break,
-                    Some(Err(e)) => bail!("the sensor at {url} broke off the stream: {e}"),
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            decoder.push(data, |d| view.take(d));
-                        }
-                        if view.closed {
-                            break;
-                        }
-                    }
-                },
-            }
-        }
-        Ok(())
-    })?;
-    Ok(decoder)
 }
 
 /// Read the logs of the sensor pods (every node, or `--node`), merged: by time, or with
@@ -527,16 +383,6 @@ fn read_cluster(g: &GlobalArgs, args: &AlertsArgs, view: &mut View) -> anyhow::R
     })
 }
 
-/// The innermost error: "Connection refused (os error 111)" rather than the layers
-/// of client wrapping around it.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(s) = cur.source() {
-        cur = s;
-    }
-    cur.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,21 +397,5 @@ mod tests {
         for bad in ["", "m", "10x", "1.5h", "-1m", "99999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            alerts_url("127.0.0.1:8765", None),
-            "http://127.0.0.1:8765/alerts"
-        );
-        assert_eq!(
-            alerts_url("http://node:9000/", Some(Duration::from_secs(600))),
-            "http://node:9000/alerts?since=600"
-        );
-        assert_eq!(
-            alerts_url("h:1", Some(Duration::from_millis(10))),
-            "http://h:1/alerts?since=1"
-        );
     }
 }

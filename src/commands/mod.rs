@@ -9,6 +9,7 @@ pub mod install;
 pub mod psa;
 pub mod rules;
 pub mod sensor;
+pub mod simulate;
 pub mod status;
 pub mod uninstall;
 pub mod version;
@@ -50,10 +51,19 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Version(args) => version::run(g, args),
         Command::Completion(args) => completion::run(g, args),
         Command::Complete(args) => completion::run_complete(args),
-        Command::Action { name } => {
-            crate::simulate::actions::run(&name).map_err(anyhow::Error::msg)?;
-            Ok(exit::CLEAN)
+        Command::Simulate(args) => simulate::run(g, args),
+        Command::Action { name, args } => {
+            use crate::simulate::actions::{self, ActionError};
+            match actions::run(&name, &args) {
+                Ok(()) => Ok(exit::CLEAN),
+                Err(ActionError::Skip(why)) => {
+                    eprintln!("skipped: {why}");
+                    Ok(actions::SKIP_EXIT)
+                }
+                Err(ActionError::Failed(why)) => Err(anyhow::Error::msg(why)),
+            }
         }
+        Command::SimInit(args) => simulate::run_init(args),
     }
 }
 

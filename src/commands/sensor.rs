@@ -123,6 +123,10 @@ pub struct SensorArgs {
     /// The host's root filesystem inside the sensor's container (user names from its /etc)
     #[arg(long, value_name = "PATH", default_value = "/")]
     pub host_root: PathBuf,
+    /// Add this field to every alert's output_fields, as Falco's append_output extra_fields
+    /// (repeatable), e.g. proc.env[SECMON_SIM_ID] for `simulate verify`
+    #[arg(long = "append-output-field", value_name = "FIELD")]
+    pub append_output_fields: Vec<String>,
     /// Stop after this many seconds (benchmarks, tests)
     #[arg(long, value_name = "SECONDS", hide = true)]
     pub duration: Option<u64>,
@@ -212,6 +216,7 @@ pub fn run(_g: &GlobalArgs, args: SensorArgs) -> anyhow::Result<i32> {
         bpf_object: args.bpf_object,
         duration: args.duration.map(std::time::Duration::from_secs),
         host_root: args.host_root,
+        append_output_fields: args.append_output_fields,
     };
     crate::sensor::run::run(opts)
 }

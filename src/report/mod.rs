@@ -12,6 +12,7 @@ pub mod psa;
 pub mod psa_plan;
 pub mod rules;
 mod sarif;
+pub mod simulate;
 
 use std::io::{self, Write};
 

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 pub use event::{Event, EventType};
 pub use fields::supported_fields;
+pub use output::ExtraFields;
 pub use ruleset::{Matches, Rendered, RuleId, Ruleset};
 
 /// The Falco engine version whose rules-file features this loader implements; files that

@@ -111,3 +111,90 @@ impl Template {
         (text, map)
     }
 }
+
+/// Fields added to every alert's `output_fields`, whatever the rule's output names: Falco's
+/// `append_output` `extra_fields` (e.g. `proc.env[SECMON_SIM_ID]`, which lets
+/// `kubectl secmon simulate verify` tie an alert to the scenario process that caused it).
+#[derive(Debug, Clone, Default)]
+pub struct ExtraFields {
+    template: Option<Template>,
+}
+
+impl ExtraFields {
+    /// Compile field names as written in rule outputs, without the `%` (`proc.name`,
+    /// `proc.env[HOME]`). `Err` names the first field that is malformed or unknown.
+    pub fn compile(fields: &[String]) -> Result<ExtraFields, String> {
+        if fields.is_empty() {
+            return Ok(ExtraFields::default());
+        }
+        let mut text = String::new();
+        for f in fields {
+            let f = f.trim();
+            let single = Template::compile(&format!("%{f}"));
+            let well_formed = matches!(
+                single.parts.as_slice(),
+                [Part::Field { key, .. }] if key == f
+            );
+            if !well_formed {
+                return Err(format!(
+                    "{f:?} is not a field name; write it as in a rule output without the %, e.g. proc.env[SECMON_SIM_ID]"
+                ));
+            }
+            if let Some(unknown) = single.unknown_fields().next() {
+                return Err(format!(
+                    "unknown field {unknown:?}: the rules engine does not supply it"
+                ));
+            }
+            text.push_str(&format!("%{f} "));
+        }
+        Ok(ExtraFields {
+            template: Some(Template::compile(&text)),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.template.is_none()
+    }
+
+    /// The fields' values for one event (`null` where the event lacks one).
+    pub fn render(&self, ev: &Event) -> serde_json::Map<String, serde_json::Value> {
+        match &self.template {
+            Some(t) => {
+                let mut scratch = Scratch::default();
+                scratch.reset(0);
+                t.render(ev, &mut scratch).1
+            }
+            None => serde_json::Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_fields_render_like_output_fields() {
+        let ev: Event = serde_json::from_str(
+            r#"{"type":"execve","proc":{"name":"sh","env":["A=1","SECMON_SIM_ID=run-7"]}}"#,
+        )
+        .unwrap();
+        let x =
+            ExtraFields::compile(&["proc.env[SECMON_SIM_ID]".into(), "proc.name".into()]).unwrap();
+        let m = x.render(&ev);
+        assert_eq!(m["proc.env[SECMON_SIM_ID]"], "run-7");
+        assert_eq!(m["proc.name"], "sh");
+        let missing = ExtraFields::compile(&["proc.env[NOPE]".into()]).unwrap();
+        assert!(missing.render(&ev)["proc.env[NOPE]"].is_null());
+        assert!(ExtraFields::compile(&[]).unwrap().is_empty());
+        assert!(ExtraFields::compile(&[]).unwrap().render(&ev).is_empty());
+        for bad in ["proc.nope", "%proc.name", "proc.name fd.name", "", "1x"] {
+            assert!(ExtraFields::compile(&[bad.into()]).is_err(), "{bad}");
+        }
+        assert!(
+            ExtraFields::compile(&["proc.nope".into()])
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+}

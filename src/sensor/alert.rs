@@ -18,7 +18,8 @@
 //!   plus `evt.time` (ns integer). Like Falco's `append_output.extra_fields`, the sensor adds
 //!   `container.id`, `k8s.ns.name` and `k8s.pod.name` when the event is in a container and
 //!   the rule's output does not already name them, so that alerts can always be filtered
-//!   by workload.
+//!   by workload. `kubectl-secmon sensor --append-output-field FIELD` adds any other field
+//!   the same way ([`Alert::append_fields`]).
 //! - `tags`: the rule's tags, sorted and de-duplicated (Falco keeps them in an ordered set).
 //!
 //! Also here: Falco's internal drop alert (`Falco internal: syscall event drop`) and the
@@ -31,7 +32,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::bpf::abi::CATEGORIES;
-use crate::rules::{Event, Priority, RuleId, Ruleset};
+use crate::rules::{Event, ExtraFields, Priority, RuleId, Ruleset};
 
 /// `source` of alerts raised by syscall rules.
 pub const SOURCE_SYSCALL: &str = "syscall";
@@ -123,6 +124,14 @@ impl Alert {
             time: iso8601(ev.ts),
             extra: Map::new(),
         })
+    }
+
+    /// Add `extra`'s fields to `output_fields` (Falco's `append_output` `extra_fields`); a
+    /// field the rule's output already names keeps its value.
+    pub fn append_fields(&mut self, extra: &ExtraFields, ev: &Event) {
+        for (k, v) in extra.render(ev) {
+            self.output_fields.entry(k).or_insert(v);
+        }
     }
 
     /// Falco's internal drop alert: `n_drops` events were lost in the last interval.
@@ -643,6 +652,16 @@ mod tests {
         host.k8s = None;
         let a = Alert::from_match(&rs, m.ids()[0], &host, "node-1").unwrap();
         assert!(!a.output_fields.contains_key("container.id"));
+        // Appended fields: added when absent, never overriding the rule's own.
+        let mut b = a.clone();
+        let extra =
+            ExtraFields::compile(&["proc.pid".into(), "proc.name".into(), "proc.env[X]".into()])
+                .unwrap();
+        b.append_fields(&extra, &host);
+        assert_eq!(b.output_fields["proc.pid"], 7);
+        assert_eq!(b.output_fields["proc.name"], "cat");
+        assert!(b.output_fields["proc.env[X]"].is_null());
+        assert_eq!(b.output, a.output, "the text is unchanged");
         assert_eq!(a.output_fields["k8s.ns.name"], Value::Null);
         assert_eq!(a.namespace(), None);
     }

@@ -754,7 +754,9 @@ fn fill_call(
             render_mode(w.slot("mode"), mode);
             let resolved = path_at(dirfd, &name);
             let fd = reset_fd(fd_slot);
-            fd.num = res;
+            // A failed open has no descriptor: fd.num is -1, as in Falco (whose
+            // open_file_failed macro tests fd.num=-1); the error stays in evt.res.
+            fd.num = if res < 0 { -1 } else { res };
             fd.kind = if flags.is_some_and(|f| f & O_DIRECTORY != 0 && f & 0o20000000 == 0) {
                 FdType::Directory
             } else {
@@ -1967,15 +1969,16 @@ mod tests {
         assert_eq!(fd.nameraw, "../../../etc/passwd");
         fires(&ev, R);
         // Failed opens count too.
-        fires(
-            &s.openat(
-                410,
-                "/var/www/html/../../../root/.ssh/id_rsa",
-                "O_RDONLY",
-                -2,
-            ),
-            R,
+        let failed = s.openat(
+            410,
+            "/var/www/html/../../../root/.ssh/id_rsa",
+            "O_RDONLY",
+            -2,
         );
+        fires(&failed, R);
+        // ... with no descriptor, as Falco's open_file_failed macro expects (fd.num=-1)
+        assert_eq!(failed.fd.as_ref().map(|f| f.num), Some(-1));
+        assert_eq!(failed.res, -2);
         quiet(&s.openat(410, "../../../tmp/x", "O_RDONLY", 5), R);
     }
 
@@ -2647,8 +2650,10 @@ mod tests {
         let fd = ev.fd.as_ref().expect("fd");
         assert_eq!(
             (fd.name.as_str(), fd.nameraw.as_str(), fd.num),
-            ("/etc/shadow", "/etc/../etc/shadow", -13)
+            ("/etc/shadow", "/etc/../etc/shadow", -1),
+            "a failed open has no descriptor (Falco: fd.num -1)"
         );
+        assert_eq!(ev.res, -13, "the error stays in the result");
         assert_eq!(ev.args.get("dirfd"), None, "open has no dirfd");
         // openat2: flags and mode come from the struct open_how bytes the kernel copied.
         let mut how = Vec::new();

@@ -8,7 +8,8 @@
 //! - Outputs: [`alert`] (Falco's JSON alert format and the drop alert), [`stats`] (counters
 //!   and their Prometheus exposition), [`sinks`] (stdout, rotated files, webhooks,
 //!   [`elasticsearch`] through the on-disk [`spool`], [`alertmanager`]) and [`http`]
-//!   (`/metrics`, `/healthz`, `/alerts`).
+//!   (`/metrics`, `/healthz`, `/alerts`); [`follow`] reads alerts back from a file or the
+//!   `/alerts` stream.
 //! - [`metrics`]: the metric names, a contract with the generated monitoring configuration
 //!   (`src/emit/`).
 
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod container;
 pub mod elasticsearch;
 pub mod enrich;
+pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod pods;

@@ -42,6 +42,9 @@ pub struct SensorOptions {
     /// The host's root filesystem as mounted in the sensor's (`/` on the host itself):
     /// user and group names come from its `etc/passwd` and `etc/group`.
     pub host_root: PathBuf,
+    /// Fields added to every alert's `output_fields` (Falco's `append_output`
+    /// `extra_fields`), e.g. `proc.env[SECMON_SIM_ID]`.
+    pub append_output_fields: Vec<String>,
 }
 
 /// The host's name for alerts: the flag, else the node name, else the kernel's.
@@ -122,6 +125,8 @@ mod linux {
     pub fn run(opts: SensorOptions) -> anyhow::Result<i32> {
         // Rules first: a bad rules file is the commonest mistake and needs no privileges.
         let (ruleset, diagnostics) = load_rules(&opts)?;
+        let extra_fields = crate::rules::ExtraFields::compile(&opts.append_output_fields)
+            .map_err(|e| anyhow::anyhow!("--append-output-field: {e}"))?;
         let tracefs = prereq::check().map_err(anyhow::Error::msg)?;
         for d in diagnostics
             .iter()
@@ -272,6 +277,7 @@ mod linux {
             sinks: &sinks,
             stats: &stats,
             hostname: host,
+            extra_fields,
             last: KernelCounters::default(),
             drop_alerts: DropAlerts::default(),
             decode_errors: 0,
@@ -301,6 +307,7 @@ mod linux {
         sinks: &'a Sinks,
         stats: &'a SensorStats,
         hostname: String,
+        extra_fields: crate::rules::ExtraFields,
         last: KernelCounters,
         drop_alerts: DropAlerts,
         decode_errors: u64,
@@ -318,6 +325,7 @@ mod linux {
                     ruleset,
                     sinks,
                     hostname,
+                    extra_fields,
                     decode_errors,
                     ..
                 } = &mut self;
@@ -338,7 +346,10 @@ mod linux {
                         }
                         for &id in matches.ids() {
                             // sinks.send counts the alert in the metrics too
-                            if let Some(alert) = Alert::from_match(ruleset, id, &ev, hostname) {
+                            if let Some(mut alert) = Alert::from_match(ruleset, id, &ev, hostname) {
+                                if !extra_fields.is_empty() {
+                                    alert.append_fields(extra_fields, &ev);
+                                }
                                 sinks.send(&alert);
                             }
                         }

@@ -1,6 +1,31 @@
-//! Attack simulation. For now the actions themselves ([`actions`]): small, safe, Rust-only
-//! implementations of the system-call patterns the detection rules look for, run by the
-//! sensor's end-to-end tests through the hidden `kubectl-secmon __action NAME` command.
-//! The scenario catalogue and `simulate` command build on them.
+//! Attack simulation: prove that the monitoring detects what it claims to, end to end.
+//!
+//! - [`catalogue`]: the scenarios, pure data: one for every default rule and for each of
+//!   Falco's stable rules, with the rules each must trigger, its MITRE ATT&CK tactic and
+//!   technique, and the context it needs.
+//! - [`actions`]: the scenarios' system calls, in Rust (`kubectl-secmon __action NAME`).
+//! - [`init`]: a scenario's first process (`__sim-init`): session, container namespaces and
+//!   cgroups, pseudo-terminal, user.
+//! - `runner` (Linux): temporary directories, stand-ins, kubelet-shaped cgroups, timeouts
+//!   and clean-up: the I/O half.
+//! - [`verify`]: pure: which alert belongs to which run (container id, correlation id in the
+//!   environment, on the command line or in paths), and each scenario's verdict.
+//! - [`coverage`]: pure: detected/run, rules covered, the ATT&CK for Containers matrix.
+//! - `session` (Linux): a whole run or verification (the alert reader alongside the
+//!   scenarios, the wait for their alerts, Ctrl-C) and the load mode's driver.
+//! - [`load`]: load mode, scenarios repeated at a rate while the sensor's `/metrics` are
+//!   sampled.
+//!
+//! `kubectl secmon simulate list|run|verify` (`commands::simulate`) drives them and hands
+//! the results to `report::simulate`.
 
 pub mod actions;
+pub mod catalogue;
+pub mod coverage;
+pub mod init;
+pub mod load;
+#[cfg(target_os = "linux")]
+pub mod runner;
+#[cfg(target_os = "linux")]
+pub mod session;
+pub mod verify;

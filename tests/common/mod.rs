@@ -1,6 +1,8 @@
 //! Helpers shared by integration tests and benchmarks.
 pub mod cis_node;
 pub mod rules_cases;
+#[cfg(target_os = "linux")]
+pub mod sensor;
 pub mod servers;
 
 /// A prerequisite is missing: fail under CI (`CI=true`), otherwise say so loudly and let

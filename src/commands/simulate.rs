@@ -1,0 +1,377 @@
+//! `kubectl secmon simulate list|run|verify`: run safe attack scenarios and check that the
+//! node sensor detected each. Parses flags, picks scenarios (`simulate::catalogue`), hands
+//! them to `simulate::session` (Linux) and the results to `report::simulate`.
+//!
+//! Exit codes: 0 every scenario detected or skipped, 1 one was MISSED, 2 errors (a bad
+//! flag, no sensor to read, a scenario that could not be run).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+
+use crate::cli::GlobalArgs;
+use crate::commands::alerts::parse_duration;
+use crate::commands::{emit, exit};
+use crate::report::simulate::ScenarioListReport;
+use crate::sensor::http::DEFAULT_ADDR;
+use crate::simulate::catalogue::{self, RulesetKind, SCENARIOS};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  kubectl secmon simulate list
+  sudo kubectl secmon simulate verify --all --container --coverage
+  sudo kubectl secmon simulate verify 'ptrace-*' credential-file-read -o junit > simulate.xml
+  sudo kubectl secmon simulate verify --all --container --html coverage.html
+  sudo kubectl secmon simulate run --all --container --loop --rate 10,20,40 --duration 10s")]
+pub struct SimulateArgs {
+    #[command(subcommand)]
+    pub command: SimulateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// List the scenarios: the rules each must trigger, its MITRE technique, its context
+    List(ListArgs),
+    /// Run scenarios without checking detection; --loop makes it a load test of the sensor
+    Run(RunArgs),
+    /// Run scenarios and check that the sensor raised the expected alert for each
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show the rules of this ruleset
+    #[arg(long, value_enum, default_value = "default")]
+    pub ruleset: RulesetKind,
+}
+
+/// What `run` and `verify` share.
+#[derive(Debug, Args)]
+pub struct Selection {
+    /// Scenarios by name or glob (* and ?), see `simulate list`
+    #[arg(value_name = "NAME|GLOB")]
+    pub scenarios: Vec<String>,
+    /// Every scenario that a rule of --ruleset covers
+    #[arg(long)]
+    pub all: bool,
+    /// Run each scenario in its own container: new namespaces and a kubelet-shaped cgroup
+    #[arg(long)]
+    pub container: bool,
+    /// The ruleset the sensor runs, which decides the rules each scenario must trigger
+    #[arg(long, value_enum, default_value = "default")]
+    pub ruleset: RulesetKind,
+    /// The API server address the API-contact scenario connects to (inside a private
+    /// network namespace: nothing leaves the host); default: KUBERNETES_SERVICE_HOST:PORT,
+    /// else 10.96.0.1:443. It must be in the rules' secmon_k8s_api_server_addresses
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_server: Option<String>,
+    /// Longest a scenario may run before it is killed
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub scenario_timeout: Duration,
+    /// Run the scenarios as Jobs in the cluster (not available yet)
+    #[arg(long)]
+    pub in_cluster: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Repeat the scenarios round-robin at --rate per second, reporting the sensor's load
+    #[arg(long = "loop")]
+    pub repeat: bool,
+    /// Scenarios per second in --loop mode; several (10,20,40) run one after another
+    #[arg(long, value_name = "N", value_delimiter = ',', requires = "repeat")]
+    pub rate: Vec<f64>,
+    /// How long each --rate runs
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, requires = "repeat")]
+    pub duration: Duration,
+    /// The sensor on this host whose /metrics --loop reads, at ADDR (its --metrics-addr)
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_value = DEFAULT_ADDR, default_missing_value = DEFAULT_ADDR)]
+    pub local: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Read alerts from the sensor on this host, at ADDR (its --metrics-addr); the default
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR, conflicts_with = "alerts_file")]
+    pub local: Option<String>,
+    /// Read alerts from the JSON-lines file the sensor writes (--alerts-file), or Falco's
+    #[arg(long, value_name = "PATH")]
+    pub alerts_file: Option<PathBuf>,
+    /// How long to wait for a scenario's alerts after it ran
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Also print the coverage: detected/run, rules covered, the MITRE ATT&CK matrix
+    #[arg(long)]
+    pub coverage: bool,
+    /// Write the coverage and the results as a self-contained HTML page
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// `__sim-init`: a scenario's first process (see `simulate::init`).
+#[derive(Debug, Args)]
+pub struct SimInitArgs {
+    /// Join this cgroup (repeatable)
+    #[arg(long = "cgroup", value_name = "DIR")]
+    pub cgroups: Vec<PathBuf>,
+    /// Unshare mount, UTS, IPC and PID namespaces
+    #[arg(long)]
+    pub container: bool,
+    /// Give the command a pseudo-terminal
+    #[arg(long)]
+    pub tty: bool,
+    /// Run the command as UID:GID
+    #[arg(long, value_name = "UID:GID")]
+    pub user: Option<String>,
+    /// The command: a file of NUL-separated arguments, program first (not on this command
+    /// line, so that rules looking at arguments see the command's own process only)
+    #[arg(long, value_name = "FILE")]
+    pub command_file: PathBuf,
+}
+
+fn parse_user(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?}: use UID:GID");
+    let (u, g) = s.split_once(':').ok_or_else(bad)?;
+    Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
+}
+
+pub fn run_init(a: SimInitArgs) -> anyhow::Result<i32> {
+    let user = a
+        .user
+        .as_deref()
+        .map(parse_user)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--user {e}"))?;
+    let bytes = std::fs::read(&a.command_file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.command_file.display()))?;
+    let argv = bytes
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    crate::simulate::init::run(&crate::simulate::init::InitOptions {
+        cgroups: a.cgroups,
+        container: a.container,
+        tty: a.tty,
+        user,
+        argv,
+    })
+    .map_err(anyhow::Error::msg)
+}
+
+pub fn run(g: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<i32> {
+    match args.command {
+        SimulateCommand::List(a) => {
+            let all: Vec<&'static catalogue::Scenario> = SCENARIOS.iter().collect();
+            emit(g, &ScenarioListReport::new(&all, a.ruleset))
+        }
+        SimulateCommand::Run(a) => run_scenarios(g, a),
+        SimulateCommand::Verify(a) => verify(g, a),
+    }
+}
+
+fn check_selection(s: &Selection) -> anyhow::Result<Vec<&'static catalogue::Scenario>> {
+    if s.in_cluster {
+        bail!(
+            "--in-cluster is not available yet (it needs the live-cluster support); run simulate on a node where the sensor runs"
+        );
+    }
+    let chosen = catalogue::select(&s.scenarios, s.all, s.ruleset).map_err(anyhow::Error::msg)?;
+    if !cfg!(target_os = "linux") {
+        bail!(
+            "attack simulation runs on Linux only (namespaces, cgroups and the node sensor); run it on a node"
+        );
+    }
+    Ok(chosen)
+}
+
+/// The API server address: the flag, else the in-cluster service, else kubeadm's default.
+#[cfg(any(target_os = "linux", test))]
+fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
+    let addr = match flag {
+        Some(a) => a.clone(),
+        None => match (
+            std::env::var("KUBERNETES_SERVICE_HOST"),
+            std::env::var("KUBERNETES_SERVICE_PORT"),
+        ) {
+            (Ok(h), Ok(p)) if !h.is_empty() => {
+                if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                }
+            }
+            _ => "10.96.0.1:443".to_string(),
+        },
+    };
+    addr.parse::<std::net::SocketAddr>().map_err(|_| {
+        anyhow::anyhow!("--api-server {addr:?}: use an IP address and port, such as 10.96.0.1:443")
+    })?;
+    Ok(addr)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_scenarios(_g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
+    check_selection(&a.selection)?;
+    Ok(exit::ERROR)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn verify(_g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
+    check_selection(&a.selection)?;
+    Ok(exit::ERROR)
+}
+
+#[cfg(target_os = "linux")]
+fn config(s: &Selection) -> anyhow::Result<crate::simulate::runner::RunConfig> {
+    let root = unsafe { libc::geteuid() } == 0;
+    if s.container {
+        if !root {
+            bail!("--container needs root: it creates namespaces and cgroups");
+        }
+        if crate::simulate::runner::cgroup_roots().is_empty() {
+            bail!("--container needs a cgroup filesystem at /sys/fs/cgroup");
+        }
+    }
+    let program = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program's path: {e}"))?;
+    Ok(crate::simulate::runner::RunConfig {
+        container: s.container,
+        api_server: api_server(&s.api_server)?,
+        step_timeout: s.scenario_timeout,
+        ruleset: s.ruleset,
+        program,
+        temp_root: std::env::temp_dir(),
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn mode(s: &Selection) -> &'static str {
+    if s.container { "container" } else { "host" }
+}
+
+#[cfg(target_os = "linux")]
+fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
+    use crate::report::simulate::{LoadReport, SimulationReport, Summary};
+    use crate::simulate::{runner, session, verify};
+    let chosen = check_selection(&a.selection)?;
+    let cfg = config(&a.selection)?;
+    let run_id = runner::new_run_id();
+    session::catch_interrupts();
+    if a.repeat {
+        let rates = if a.rate.is_empty() {
+            vec![10.0]
+        } else {
+            a.rate.clone()
+        };
+        if let Some(bad) = rates.iter().find(|r| !r.is_finite() || **r <= 0.0) {
+            bail!("--rate {bad}: use a positive number of scenarios per second");
+        }
+        let (names, steps) = session::load(&chosen, &run_id, &cfg, &rates, a.duration, &a.local)
+            .map_err(anyhow::Error::msg)?;
+        let report = LoadReport {
+            api_version: "secmon.dev/v1alpha1",
+            kind: "SimulationLoad",
+            run_id,
+            mode: mode(&a.selection),
+            scenarios: names,
+            steps,
+        };
+        emit(g, &report)?;
+        return Ok(if session::interrupted() {
+            exit::ERROR
+        } else {
+            exit::CLEAN
+        });
+    }
+    let (runs, holds) = session::run_all(&chosen, &run_id, &cfg);
+    if !holds.is_empty() {
+        // A moment for a watching sensor to learn the last containers from their cgroups.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(holds);
+    let results = verify::evaluate(&runs, &[], cfg.ruleset, false);
+    let report = SimulationReport {
+        api_version: "secmon.dev/v1alpha1",
+        kind: "SimulationRun",
+        run_id,
+        ruleset: cfg.ruleset,
+        mode: mode(&a.selection),
+        alerts_source: None,
+        verified: false,
+        summary: Summary::of(&results),
+        results,
+        coverage: None,
+        show_coverage: false,
+    };
+    emit(g, &report)?;
+    Ok(if report.summary.errors > 0 || session::interrupted() {
+        exit::ERROR
+    } else {
+        exit::CLEAN
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn verify(g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
+    use crate::report::simulate::{SimulationReport, Summary, coverage_html};
+    use crate::simulate::session::AlertSource;
+    use crate::simulate::{coverage, runner, session, verify};
+    let chosen = check_selection(&a.selection)?;
+    let cfg = config(&a.selection)?;
+    let source = match (&a.alerts_file, &a.local) {
+        (Some(p), _) => AlertSource::File(p.clone()),
+        (None, Some(addr)) => AlertSource::Local(addr.clone()),
+        (None, None) => AlertSource::Local(DEFAULT_ADDR.to_string()),
+    };
+    let run_id = runner::new_run_id();
+    session::catch_interrupts();
+    let v = session::verify_all(&chosen, &run_id, &cfg, &source, a.timeout)
+        .map_err(anyhow::Error::msg)?;
+    let results = verify::evaluate(&v.runs, &v.received, cfg.ruleset, true);
+    let report = SimulationReport {
+        api_version: "secmon.dev/v1alpha1",
+        kind: "SimulationVerification",
+        run_id,
+        ruleset: cfg.ruleset,
+        mode: mode(&a.selection),
+        alerts_source: Some(source.describe()),
+        verified: true,
+        summary: Summary::of(&results),
+        coverage: Some(coverage::coverage(&results, cfg.ruleset)),
+        results,
+        show_coverage: a.coverage,
+    };
+    if let Some(path) = &a.html {
+        std::fs::write(path, coverage_html(&report))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    let code = emit(g, &report)?;
+    Ok(if report.summary.errors > 0 {
+        exit::ERROR
+    } else {
+        code
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_server_addresses() {
+        assert_eq!(
+            api_server(&Some("127.0.0.1:443".into())).unwrap(),
+            "127.0.0.1:443"
+        );
+        assert!(api_server(&Some("kubernetes.default:443".into())).is_err());
+        assert!(api_server(&Some("10.0.0.1".into())).is_err());
+    }
+}
