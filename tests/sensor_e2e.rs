@@ -7,14 +7,14 @@
 //! Under CI (`CI=true`) missing prerequisites fail the test; elsewhere it skips loudly.
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::sensor::Sensor;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-secmon");
 
@@ -161,110 +161,13 @@ fn dup(fd: &std::os::fd::OwnedFd) -> Stdio {
 /// One sensor at a time: a storm in one test must not cost another test its events.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-struct Sensor {
-    child: Child,
-    alerts: Arc<Mutex<Vec<serde_json::Value>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-    metrics: String,
-}
-
-impl Sensor {
-    fn start(rules: &Path, extra: &[&str]) -> Option<Sensor> {
-        if let Err(e) = secmon::sensor::prereq::check() {
-            common::require_or_skip(&format!("sensor prerequisites: {e}"));
-            return None;
-        }
-        let mut child = Command::new(BIN)
-            .args(["sensor", "--metrics-addr", "127.0.0.1:0", "--rules"])
-            .arg(rules)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the sensor");
-        let alerts = Arc::new(Mutex::new(Vec::new()));
-        let out = BufReader::new(child.stdout.take().expect("stdout"));
-        let a = alerts.clone();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                let v: serde_json::Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("sensor stdout is not JSON lines ({e}): {line}"));
-                a.lock().expect("lock").push(v);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let err = BufReader::new(child.stderr.take().expect("stderr"));
-        let e = stderr.clone();
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                if line.contains("ready") {
-                    let _ = tx.send(line.clone());
-                }
-                e.lock().expect("lock").push(line);
-            }
-        });
-        let ready = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let log = stderr.lock().expect("lock").join("\n");
-                common::require_or_skip(&format!("the sensor never became ready:\n{log}"));
-                return None;
-            }
-        };
-        let metrics = ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .map(|w| {
-                w.trim_end_matches(|c: char| !c.is_ascii_digit())
-                    .to_string()
-            })
-            .unwrap_or_else(|| panic!("no metrics address in the ready line: {ready}"));
-        Some(Sensor {
-            child,
-            alerts,
-            stderr,
-            metrics,
-        })
-    }
-
-    fn wait_for(&self, pred: impl Fn(&[serde_json::Value]) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if pred(&self.alerts.lock().expect("lock")) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-
-    fn get(&self, path: &str) -> String {
-        let mut s = TcpStream::connect(&self.metrics).expect("connect to the sensor");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send");
-        let mut body = String::new();
-        s.read_to_string(&mut body).expect("read");
-        body
-    }
-
-    fn stop(mut self) -> (Vec<serde_json::Value>, Vec<String>) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().expect("wait for the sensor");
-        std::thread::sleep(Duration::from_millis(200));
-        let log = self.stderr.lock().expect("lock").clone();
-        assert!(
-            status.success(),
-            "sensor exit {status}; stderr:\n{}",
-            log.join("\n")
-        );
-        (self.alerts.lock().expect("lock").clone(), log)
-    }
+fn start_sensor(rules: &Path, extra: &[&str]) -> Option<Sensor> {
+    let rules = rules.to_str().expect("utf-8 path");
+    let args: Vec<&str> = ["--rules", rules]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    Sensor::start(BIN, &args)
 }
 
 fn field<'a>(a: &'a serde_json::Value, name: &str) -> &'a str {
@@ -278,7 +181,7 @@ fn attacks_in_a_container_raise_their_alerts() {
     let rules = dir.path().join("local_rules.yaml");
     std::fs::write(&rules, "- list: secmon_k8s_api_server_addresses\n  items: [127.0.0.1]\n  override:\n    items: replace\n").expect("rules");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(sensor) = Sensor::start(&rules, &[]) else {
+    let Some(sensor) = start_sensor(&rules, &[]) else {
         return;
     };
 
@@ -437,7 +340,7 @@ fn an_event_storm_is_counted_survived_and_followed_by_alerts() {
     let rules = dir.path().join("none.yaml");
     std::fs::write(&rules, "[]\n").expect("rules");
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(sensor) = Sensor::start(&rules, &["--buffer-size-mib", "1"]) else {
+    let Some(sensor) = start_sensor(&rules, &["--buffer-size-mib", "1"]) else {
         return;
     };
     // Freeze the reader so the 1 MiB ring fills for certain, then storm it.

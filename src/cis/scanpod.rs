@@ -14,6 +14,7 @@ use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::kube::errors::ApiError;
 use crate::kube::list::{self, ApiFailure, KindRef};
 
 /// Where scan pods run: the namespace `install` uses (Pod Security `privileged`, which
@@ -171,9 +172,9 @@ pub struct ScanOptions {
     pub timeout: Duration,
 }
 
-fn api_err(e: kube::Error, verb: &str, what: &'static str) -> ApiFailure {
+fn api_err(e: kube::Error, verb: &'static str, what: &'static str) -> ApiFailure {
     let kind = KindRef::new("", "v1", "Pod", what, true);
-    ApiFailure(list::describe(&e, verb, &kind, Some(NAMESPACE)))
+    ApiError::from_kube(kind.op(verb, Some(NAMESPACE)), &e).into()
 }
 
 /// Why a pod has not finished: its phase and the first waiting reason or condition.
@@ -235,7 +236,7 @@ pub async fn scan_nodes(
         &Patch::Apply(&ns_obj),
     )
     .await
-    .map_err(|e| ApiFailure(list::describe(&e, "patch", &list::NAMESPACES, None)))?;
+    .map_err(|e| ApiFailure::from(ApiError::from_kube(list::NAMESPACES.op("patch", None), &e)))?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let mut results = Vec::new();
     let mut created = Vec::new();

@@ -1,11 +1,11 @@
-//! Reading objects from a live cluster: one paginated LIST per kind and scope, transient
-//! failures retried with backoff, and API errors turned into one line that says what was
-//! refused and what to do (for 403s: which verb on which resource is missing).
-
-use std::time::Duration;
+//! Reading objects from a live cluster: one paginated LIST per kind and scope. Transient
+//! failures are retried and API errors described by the one mechanism in
+//! [`super::errors`] (for 403s: which verb on which resource is missing).
 
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
+
+use super::errors::{self, ApiError, Failure, Op};
 
 /// A kind the plugin reads, by group/version/kind and plural resource name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,96 +91,43 @@ pub const PAGE_SIZE: u32 = 500;
 #[error("{0}")]
 pub struct ApiFailure(pub String);
 
-/// Whether a failure is worth retrying: timeouts, connection errors, 429 and 5xx.
-pub fn is_transient(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
-        _ => false,
+/// The reading commands' wording of a failed call (`cannot list pods in namespace x: …`),
+/// with the status code and what to do.
+impl From<ApiError> for ApiFailure {
+    fn from(e: ApiError) -> ApiFailure {
+        let what = e.op.permission();
+        let msg = errors::one_line(&e.message);
+        ApiFailure(match e.failure {
+            Failure::Unauthorized => format!(
+                "cannot {what}: the API server refused the credentials (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired"
+            ),
+            Failure::Forbidden => format!(
+                "cannot {what}: forbidden (403): the user needs RBAC permission to {what}; ask an admin for a Role/ClusterRole granting it"
+            ),
+            Failure::NotFound => format!("cannot {what}: not found (404): {msg}"),
+            Failure::Conflict => format!("cannot {what}: conflict (409): {msg}"),
+            Failure::Status(code) => {
+                format!("cannot {what}: the API server answered {code}: {msg}")
+            }
+            Failure::Timeout => format!(
+                "cannot {what}: {msg}; the cluster is slow or unreachable (--request-timeout sets the limit)"
+            ),
+            Failure::Unreachable => format!(
+                "cannot {what}: {msg}; is the API server running and the kubeconfig's server address right?"
+            ),
+            Failure::Other => format!("cannot {what}: {msg}"),
+        })
     }
 }
 
-/// One line for a failed `verb` on `kind` (in `namespace`, if any).
-pub fn describe(e: &kube::Error, verb: &str, kind: &KindRef, namespace: Option<&str>) -> String {
-    let scope = match namespace {
-        Some(ns) => format!(" in namespace {ns}"),
-        None if kind.namespaced => " in all namespaces".to_string(),
-        None => String::new(),
-    };
-    let what = format!("{verb} {}{scope}", kind.rbac_resource());
-    match e {
-        kube::Error::Api(s) if s.code == 401 => format!(
-            "cannot {what}: the API server refused the credentials (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired"
-        ),
-        kube::Error::Api(s) if s.code == 403 => format!(
-            "cannot {what}: forbidden (403): the user needs RBAC permission to {verb} {}{}; ask an admin for a Role/ClusterRole granting it",
-            kind.rbac_resource(),
-            if kind.namespaced && namespace.is_none() {
-                " cluster-wide (a ClusterRole)".to_string()
-            } else {
-                scope.clone()
-            }
-        ),
-        kube::Error::Api(s) if s.code == 404 => format!(
-            "cannot {what}: not found (404){}",
-            if s.message.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.message.replace('\n', " "))
-            }
-        ),
-        kube::Error::Api(s) => format!(
-            "cannot {what}: {} ({}): {}",
-            s.reason,
-            s.code,
-            s.message.replace('\n', " ")
-        ),
-        other => {
-            let text = error_chain(other);
-            let hint = if text.contains("timed out") || text.contains("deadline") {
-                "; the cluster is slow or unreachable (--request-timeout sets the limit)"
-            } else if text.contains("refused") || text.contains("connect") {
-                "; is the API server running and the kubeconfig's server address right?"
-            } else {
-                ""
-            };
-            format!("cannot {what}: {text}{hint}")
-        }
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s.replace('\n', " ")
-}
-
-/// Retry a request on transient failures: 3 attempts, 200 ms then 800 ms apart.
-pub async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if attempt < 3 && is_transient(&e) => {
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
+impl KindRef {
+    /// The API call `verb` on this kind, in `namespace` (or cluster-wide).
+    pub fn op(&self, verb: &'static str, namespace: Option<&str>) -> Op {
+        Op::new(verb, self.rbac_resource()).namespace(if self.namespaced {
+            namespace
+        } else {
+            None
+        })
     }
 }
 
@@ -205,9 +152,7 @@ pub async fn list_all(
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }
-        let page = with_retries(|| api.list(&lp))
-            .await
-            .map_err(|e| ApiFailure(describe(&e, "list", kind, namespace)))?;
+        let page = errors::retry(kind.op("list", namespace), || api.list(&lp)).await?;
         on_page(page.items.len());
         for item in page.items {
             let mut v = serde_json::to_value(&item)
@@ -237,9 +182,7 @@ pub async fn get(
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
         _ => Api::all_with(client.clone(), &ar),
     };
-    let obj = with_retries(|| api.get(name))
-        .await
-        .map_err(|e| ApiFailure(describe(&e, "get", kind, namespace)))?;
+    let obj = errors::retry(kind.op("get", namespace).name(name), || api.get(name)).await?;
     let mut v = serde_json::to_value(&obj)
         .map_err(|e| ApiFailure(format!("cannot read {} {name}: {e}", kind.kind)))?;
     if let Some(o) = v.as_object_mut() {
@@ -264,15 +207,15 @@ mod tests {
     #[test]
     fn forbidden_names_the_missing_permission() {
         let pods = WORKLOAD_KINDS[0];
-        let m = describe(&api_error(403, "Forbidden"), "list", &pods, None);
-        assert!(m.contains("list pods cluster-wide"), "{m}");
+        let e = ApiError::from_kube(pods.op("list", None), &api_error(403, "Forbidden"));
+        let m = ApiFailure::from(e).0;
+        assert!(m.contains("list pods (cluster-wide)"), "{m}");
         let deploy = WORKLOAD_KINDS[4];
-        let m = describe(
+        let e = ApiError::from_kube(
+            deploy.op("list", Some("team-a")),
             &api_error(403, "Forbidden"),
-            "list",
-            &deploy,
-            Some("team-a"),
         );
+        let m = ApiFailure::from(e).0;
         assert!(
             m.contains("list deployments.apps in namespace team-a"),
             "{m}"
@@ -283,12 +226,16 @@ mod tests {
     #[test]
     fn other_errors_are_one_line() {
         let pods = WORKLOAD_KINDS[0];
-        let m = describe(&api_error(401, "Unauthorized"), "list", &pods, Some("x"));
+        let e = ApiError::from_kube(pods.op("list", Some("x")), &api_error(401, "Unauthorized"));
+        let m = ApiFailure::from(e).0;
         assert!(m.contains("401") && m.contains("credentials"), "{m}");
-        let m = describe(&api_error(404, "NotFound"), "get", &NAMESPACES, None);
+        let e = ApiError::from_kube(
+            NAMESPACES.op("get", None).name("x"),
+            &api_error(404, "NotFound"),
+        );
+        let m = ApiFailure::from(e).0;
         assert!(m.contains("404"), "{m}");
-        assert!(is_transient(&api_error(503, "ServiceUnavailable")));
-        assert!(is_transient(&api_error(429, "TooManyRequests")));
-        assert!(!is_transient(&api_error(403, "Forbidden")));
+        // a cluster-scoped kind never carries a namespace
+        assert_eq!(NAMESPACES.op("list", Some("x")).namespace, None);
     }
 }

@@ -81,51 +81,6 @@ pub fn system_account() -> Option<(u32, u32)> {
     })
 }
 
-/// Capability names by number (capability(7)).
-const CAP_NAMES: [&str; 41] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// The capabilities this kernel has that this process does not hold (effective set), by
 /// name; `None` when it holds them all.
 pub fn missing_capabilities() -> Option<Vec<String>> {
@@ -135,14 +90,11 @@ pub fn missing_capabilities() -> Option<Vec<String>> {
         .parse()
         .ok()?;
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())?;
+    let eff = crate::sensor::prereq::parse_cap_eff(&status)?;
     let missing: Vec<String> = (0..=last.min(63))
         .filter(|b| eff & (1u64 << b) == 0)
         .map(|b| {
-            CAP_NAMES
+            crate::rules::event::CAPABILITY_NAMES
                 .get(b as usize)
                 .map_or_else(|| format!("capability {b}"), |n| n.to_string())
         })

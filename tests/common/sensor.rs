@@ -2,11 +2,12 @@
 //! port, its stdout (JSON-lines alerts) collected, stopped with SIGTERM.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Sensor {
     pub child: Child,
@@ -73,6 +74,31 @@ impl Sensor {
             stderr,
             addr,
         })
+    }
+
+    /// Wait up to 20 s until the alerts so far satisfy `pred`.
+    pub fn wait_for(&self, pred: impl Fn(&[serde_json::Value]) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if pred(&self.alerts.lock().expect("lock")) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// `GET path` on the sensor's HTTP address: the raw response.
+    pub fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("connect to the sensor");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        body
     }
 
     /// SIGTERM, wait, and every alert it printed.
