@@ -68,6 +68,9 @@ pub enum Command {
     /// A scenario's first process (src/simulate/init.rs)
     #[command(name = "__sim-init", hide = true)]
     SimInit(commands::simulate::SimInitArgs),
+    /// A `simulate --in-cluster` Job pod: run scenarios, print one JSON line per scenario
+    #[command(name = "__sim-pod", hide = true)]
+    SimPod(commands::simulate::SimPodArgs),
 }
 
 /// Flags shared by every command, with kubectl's names and meanings.

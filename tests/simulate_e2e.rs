@@ -310,6 +310,7 @@ fn verify_all_in_containers(
                 sim_id,
                 container_id: Some(cid),
                 pod_uid: Some(uid),
+                node: None,
                 started_ns: 0,
                 ended_ns: 0,
                 outcome: RunOutcome::Ran,
@@ -625,4 +626,156 @@ fn run_without_a_sensor_runs_and_reports() {
         list["scenarios"].as_array().map(|s| s.len()),
         Some(catalogue::SCENARIOS.len())
     );
+}
+
+/// A kubelet-shaped container's cgroup scopes for `cid` (made here, removed by the caller).
+fn make_scopes(cid: &str, pod_uid: &str) -> Vec<PathBuf> {
+    let mut scopes = Vec::new();
+    for root in secmon::simulate::runner::cgroup_roots() {
+        let scope = root
+            .join("kubepods.slice/kubepods-besteffort.slice")
+            .join(format!(
+                "kubepods-besteffort-pod{}.slice",
+                pod_uid.replace('-', "_")
+            ))
+            .join(format!("cri-containerd-{cid}.scope"));
+        std::fs::create_dir_all(&scope).expect("cgroup scope");
+        scopes.push(scope);
+    }
+    scopes
+}
+
+/// `--in-cluster --all-nodes` as far as one host goes: the Job pod's own command
+/// (`__sim-pod`, as the Job runs it) runs every scenario one after another in one
+/// container, its printed results are gathered back as from the pod's log, and the real
+/// sensor's alerts are attributed to each scenario by the container's id and the event's
+/// time, as the in-cluster verifier does: every scenario DETECTED (or skipped for a
+/// reason that holds here), nothing unexpected at Warning or above.
+#[test]
+fn a_job_pods_scenarios_are_verified_by_its_container_and_their_times() {
+    use secmon::simulate::cluster;
+    use secmon::simulate::verify::{Received, Status, evaluate};
+    if !root() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = out_dir("job-pod");
+    let rules = rules_file(&dir, "local_rules.yaml", API_OVERRIDE);
+    let Some(sensor) = Sensor::start(BIN, &["--rules", &rules]) else {
+        return;
+    };
+    let run_id = secmon::simulate::new_run_id();
+    let all: Vec<_> = catalogue::SCENARIOS.iter().collect();
+    let (plans, skipped) = cluster::plan(
+        &all,
+        &run_id,
+        &["this-node".to_string()],
+        true,
+        false,
+        RulesetKind::Default,
+    );
+    assert_eq!(plans.len(), 1, "one pod for the node");
+    let job = cluster::job_manifest(
+        &plans[0],
+        &cluster::JobSettings {
+            run_id: &run_id,
+            image: "example.test/secmon:1",
+            ruleset: RulesetKind::Default,
+            deadline_seconds: 600,
+            scenario_timeout_seconds: 30,
+        },
+    );
+    let command: Vec<String> = job["spec"]["template"]["spec"]["containers"][0]["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    let (cid, pod_uid) = container_identity(&format!("job-pod-{run_id}"));
+    let scopes = make_scopes(&cid, &pod_uid);
+    let procs: Vec<PathBuf> = scopes.iter().map(|s| s.join("cgroup.procs")).collect();
+    let mut cmd = Command::new(BIN);
+    cmd.args(&command[1..])
+        .args(["--api-server", "127.0.0.1:443"]);
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &procs {
+                std::fs::write(p, "0")?;
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run __sim-pod");
+    let log = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut runs = skipped;
+    runs.extend(cluster::gather(
+        &plans[0],
+        &log,
+        Some(&format!("containerd://{cid}")),
+        None,
+    ));
+    let received = |alerts: &[serde_json::Value]| -> Vec<Received> {
+        alerts
+            .iter()
+            .filter_map(|a| Alert::from_json(&a.to_string()).ok())
+            .map(|alert| Received {
+                received_ns: alert.time_ns().unwrap_or(0),
+                alert,
+            })
+            .collect()
+    };
+    // Every scenario that ran has all its alerts, or 20 s have passed.
+    sensor.wait_for(|a| {
+        evaluate(&runs, &received(a), RulesetKind::Default, true)
+            .iter()
+            .all(|r| r.status != Status::Missed)
+    });
+    let (alerts, sensor_log) = sensor.stop();
+    for s in scopes.iter().rev() {
+        let _ = std::fs::remove_dir(s);
+    }
+    let results = evaluate(&runs, &received(&alerts), RulesetKind::Default, true);
+    let skips = allowed_skips();
+    let mut problems = Vec::new();
+    for r in &results {
+        let reason = r.reason.as_deref().unwrap_or("");
+        match r.status {
+            Status::Detected => {}
+            Status::Skipped if r.scenario == "debugfs-in-privileged-container" => {
+                assert!(reason.contains("--allow-privileged"), "{reason}");
+            }
+            Status::Skipped
+                if skips
+                    .iter()
+                    .any(|(n, holds, why)| *n == r.scenario && *holds && reason.contains(why)) => {}
+            s => problems.push(format!("{}: {s:?} ({reason})", r.scenario)),
+        }
+        for u in &r.unexpected {
+            if u.priority <= Priority::Warning {
+                problems.push(format!(
+                    "{}: UNEXPECTED {} {}",
+                    r.scenario, u.rule, u.output
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{problems:#?}\n__sim-pod stderr:\n{}\nsensor:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        sensor_log.join("\n")
+    );
+    // The container's id is what tied the alerts to the scenarios.
+    let short = &cid[..12];
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| a["output_fields"]["container.id"] == short)
+            .count()
+            >= results
+                .iter()
+                .filter(|r| r.status == Status::Detected)
+                .count()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

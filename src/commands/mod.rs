@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Command::SimInit(args) => simulate::run_init(args),
+        Command::SimPod(args) => simulate::run_pod(args),
     }
 }
 

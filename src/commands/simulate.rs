@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use crate::cli::GlobalArgs;
 use crate::commands::alerts::parse_duration;
 use crate::commands::{emit, exit};
+use crate::deploy::SensorKind;
 use crate::report::simulate::ScenarioListReport;
 use crate::sensor::http::DEFAULT_ADDR;
 use crate::simulate::catalogue::{self, RulesetKind, SCENARIOS};
@@ -25,7 +26,9 @@ Examples:
   sudo kubectl secmon simulate verify --all --container --coverage
   sudo kubectl secmon simulate verify 'ptrace-*' credential-file-read -o junit > simulate.xml
   sudo kubectl secmon simulate verify --all --container --html coverage.html
-  sudo kubectl secmon simulate run --all --container --loop --rate 10,20,40 --duration 10s")]
+  sudo kubectl secmon simulate run --all --container --loop --rate 10,20,40 --duration 10s
+  kubectl secmon simulate verify --all --in-cluster
+  kubectl secmon simulate verify --all --in-cluster --all-nodes --allow-privileged -o junit")]
 pub struct SimulateArgs {
     #[command(subcommand)]
     pub command: SimulateCommand,
@@ -71,9 +74,35 @@ pub struct Selection {
     /// Longest a scenario may run before it is killed
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub scenario_timeout: Duration,
-    /// Run the scenarios as Jobs in the cluster (not available yet)
-    #[arg(long)]
+    /// Run the scenarios in the cluster: Jobs in namespace secmon-sim on a node with a
+    /// sensor, verified against that node's sensor, everything removed afterwards
+    #[arg(long, conflicts_with = "container")]
     pub in_cluster: bool,
+    /// With --in-cluster: one Job per node, each running every scenario (default: one
+    /// Job per scenario, all on one node)
+    #[arg(long, requires = "in_cluster")]
+    pub all_nodes: bool,
+    /// With --in-cluster: the node to run on (default: the first with a running sensor)
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "in_cluster",
+        conflicts_with = "all_nodes"
+    )]
+    pub node: Option<String>,
+    /// With --in-cluster: give the scenarios that need a privileged container (the
+    /// escapes) one; without it they are SKIPPED
+    #[arg(long, requires = "in_cluster")]
+    pub allow_privileged: bool,
+    /// With --in-cluster: the Job pods' image (default: the installed sensor's image)
+    #[arg(long, value_name = "IMAGE", requires = "in_cluster")]
+    pub image: Option<String>,
+    /// With --in-cluster: how long a Job's pod may take to start, on top of its scenarios
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub pod_timeout: Duration,
+    /// With --in-cluster: the sensor whose alerts verification reads
+    #[arg(long, value_enum, default_value = "secmon")]
+    pub sensor: SensorKind,
 }
 
 #[derive(Debug, Args)]
@@ -99,10 +128,10 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub selection: Selection,
     /// Read alerts from the sensor on this host, at ADDR (its --metrics-addr); the default
-    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR, conflicts_with = "alerts_file")]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR, conflicts_with_all = ["alerts_file", "in_cluster"])]
     pub local: Option<String>,
     /// Read alerts from the JSON-lines file the sensor writes (--alerts-file), or Falco's
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "in_cluster")]
     pub alerts_file: Option<PathBuf>,
     /// How long to wait for a scenario's alerts after it ran
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -134,6 +163,24 @@ pub struct SimInitArgs {
     /// line, so that rules looking at arguments see the command's own process only)
     #[arg(long, value_name = "FILE")]
     pub command_file: PathBuf,
+}
+
+/// `__sim-pod`: a `simulate --in-cluster` Job pod (see `simulate::cluster`).
+#[derive(Debug, Args)]
+pub struct SimPodArgs {
+    /// The run's id: the correlation ids are secmon-sim-RUN-INDEX
+    #[arg(long, value_name = "RUN")]
+    pub run_id: String,
+    #[arg(long, value_enum, default_value = "default")]
+    pub ruleset: RulesetKind,
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub scenario_timeout: Duration,
+    /// The API server address the API-contact scenario uses (default: the pod's service)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api_server: Option<String>,
+    /// The scenarios, in order, each as INDEX=NAME
+    #[arg(value_name = "INDEX=NAME", required = true)]
+    pub steps: Vec<String>,
 }
 
 fn parse_user(s: &str) -> Result<(u32, u32), String> {
@@ -172,17 +219,23 @@ pub fn run(g: &GlobalArgs, args: SimulateArgs) -> anyhow::Result<i32> {
             let all: Vec<&'static catalogue::Scenario> = SCENARIOS.iter().collect();
             emit(g, &ScenarioListReport::new(&all, a.ruleset))
         }
+        SimulateCommand::Run(a) if a.selection.in_cluster => {
+            if a.repeat {
+                bail!(
+                    "--loop runs on a node against its local sensor; it cannot be combined with --in-cluster"
+                );
+            }
+            in_cluster(g, &a.selection, None)
+        }
+        SimulateCommand::Verify(a) if a.selection.in_cluster => {
+            in_cluster(g, &a.selection, Some(&a))
+        }
         SimulateCommand::Run(a) => run_scenarios(g, a),
         SimulateCommand::Verify(a) => verify(g, a),
     }
 }
 
 fn check_selection(s: &Selection) -> anyhow::Result<Vec<&'static catalogue::Scenario>> {
-    if s.in_cluster {
-        bail!(
-            "--in-cluster is not available yet (it needs the live-cluster support); run simulate on a node where the sensor runs"
-        );
-    }
     let chosen = catalogue::select(&s.scenarios, s.all, s.ruleset).map_err(anyhow::Error::msg)?;
     if !cfg!(target_os = "linux") {
         bail!(
@@ -194,7 +247,7 @@ fn check_selection(s: &Selection) -> anyhow::Result<Vec<&'static catalogue::Scen
 
 /// The API server address: the flag, else the in-cluster service, else kubeadm's default.
 #[cfg(any(target_os = "linux", test))]
-fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
+pub fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
     let addr = match flag {
         Some(a) => a.clone(),
         None => match (
@@ -215,6 +268,136 @@ fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
         anyhow::anyhow!("--api-server {addr:?}: use an IP address and port, such as 10.96.0.1:443")
     })?;
     Ok(addr)
+}
+
+/// `simulate run|verify --in-cluster`: the scenarios as Jobs, their results from the
+/// pods' logs, verified (`verify` given) against the sensor on their node.
+fn in_cluster(g: &GlobalArgs, s: &Selection, verify: Option<&VerifyArgs>) -> anyhow::Result<i32> {
+    use crate::report::simulate::{SimulationReport, Summary, coverage_html};
+    use crate::simulate::{coverage, incluster, verify as check};
+    let chosen = catalogue::select(&s.scenarios, s.all, s.ruleset).map_err(anyhow::Error::msg)?;
+    if s.api_server.is_some() {
+        bail!(
+            "--api-server is for runs on a node; in a cluster the pods use their own service address"
+        );
+    }
+    let opts = incluster::Options {
+        image: s.image.clone(),
+        node: s.node.clone(),
+        all_nodes: s.all_nodes,
+        allow_privileged: s.allow_privileged,
+        pod_timeout: s.pod_timeout,
+        scenario_timeout: s.scenario_timeout,
+        alert_timeout: verify.map_or(Duration::ZERO, |v| v.timeout),
+        ruleset: s.ruleset,
+        sensor: s.sensor,
+        verify: verify.is_some(),
+    };
+    let run_id = crate::simulate::new_run_id();
+    let rt = crate::kube::runtime()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let out = rt.block_on(async {
+        let client = crate::kube::client(g).await?;
+        incluster::run(&client, &chosen, &run_id, &opts)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    for w in &out.warnings {
+        eprintln!("warning: {w}");
+    }
+    let results = check::evaluate(&out.runs, &out.received, s.ruleset, verify.is_some());
+    let report = SimulationReport {
+        api_version: "secmon.dev/v1alpha1",
+        kind: if verify.is_some() {
+            "SimulationVerification"
+        } else {
+            "SimulationRun"
+        },
+        run_id,
+        ruleset: s.ruleset,
+        mode: "in-cluster",
+        alerts_source: verify.map(|_| out.source.clone()),
+        verified: verify.is_some(),
+        summary: Summary::of(&results),
+        coverage: verify.map(|_| coverage::coverage(&results, s.ruleset)),
+        results,
+        show_coverage: verify.is_some_and(|v| v.coverage),
+    };
+    if let Some(path) = verify.and_then(|v| v.html.as_ref()) {
+        std::fs::write(path, coverage_html(&report))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    let code = emit(g, &report)?;
+    if out.interrupted {
+        eprintln!(
+            "interrupted: the scenarios not finished are errors; everything the run made was removed"
+        );
+    }
+    Ok(if report.summary.errors > 0 || out.interrupted {
+        exit::ERROR
+    } else {
+        code
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn run_pod(_a: SimPodArgs) -> anyhow::Result<i32> {
+    bail!("attack simulation runs on Linux only (namespaces, cgroups and the node sensor)")
+}
+
+/// `__sim-pod`: run the scenarios one after another in this (Job pod's) container and
+/// print one `SimulationStep` JSON line for each as it ends, then `SimulationPodDone`.
+#[cfg(target_os = "linux")]
+pub fn run_pod(a: SimPodArgs) -> anyhow::Result<i32> {
+    use crate::simulate::cluster::{DONE_KIND, SCRATCH, StepRecord, parse_pod_step};
+    use crate::simulate::{runner, session, verify::sim_id};
+    use std::io::Write;
+    let steps = a
+        .steps
+        .iter()
+        .map(|s| parse_pod_step(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    if a.run_id.is_empty() || !a.run_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("--run-id {:?}: use letters and digits", a.run_id);
+    }
+    let program = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find this program's path: {e}"))?;
+    let scratch = std::path::Path::new(SCRATCH);
+    let cfg = runner::RunConfig {
+        container: false,
+        in_pod: true,
+        api_server: api_server(&a.api_server)?,
+        step_timeout: a.scenario_timeout,
+        ruleset: a.ruleset,
+        program,
+        temp_root: if scratch.is_dir() {
+            scratch.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        },
+    };
+    session::catch_interrupts();
+    let mut out = std::io::stdout().lock();
+    let mut ran = 0usize;
+    for (index, sc) in steps {
+        if session::interrupted() {
+            break;
+        }
+        let (run, _) = runner::run_scenario(sc, &sim_id(&a.run_id, index), &cfg);
+        let line = serde_json::to_string(&StepRecord::of(&run))?;
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        ran += 1;
+    }
+    let done = serde_json::json!({"kind": DONE_KIND, "runId": a.run_id, "scenarios": ran});
+    writeln!(out, "{done}")?;
+    out.flush()?;
+    Ok(if session::interrupted() {
+        exit::ERROR
+    } else {
+        exit::CLEAN
+    })
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -244,6 +427,7 @@ fn config(s: &Selection) -> anyhow::Result<crate::simulate::runner::RunConfig> {
         .map_err(|e| anyhow::anyhow!("cannot find this program's path: {e}"))?;
     Ok(crate::simulate::runner::RunConfig {
         container: s.container,
+        in_pod: false,
         api_server: api_server(&s.api_server)?,
         step_timeout: s.scenario_timeout,
         ruleset: s.ruleset,
@@ -260,10 +444,10 @@ fn mode(s: &Selection) -> &'static str {
 #[cfg(target_os = "linux")]
 fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
     use crate::report::simulate::{LoadReport, SimulationReport, Summary};
-    use crate::simulate::{runner, session, verify};
+    use crate::simulate::{session, verify};
     let chosen = check_selection(&a.selection)?;
     let cfg = config(&a.selection)?;
-    let run_id = runner::new_run_id();
+    let run_id = crate::simulate::new_run_id();
     session::catch_interrupts();
     if a.repeat {
         let rates = if a.rate.is_empty() {
@@ -323,7 +507,7 @@ fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
 fn verify(g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
     use crate::report::simulate::{SimulationReport, Summary, coverage_html};
     use crate::simulate::session::AlertSource;
-    use crate::simulate::{coverage, runner, session, verify};
+    use crate::simulate::{coverage, session, verify};
     let chosen = check_selection(&a.selection)?;
     let cfg = config(&a.selection)?;
     let source = match (&a.alerts_file, &a.local) {
@@ -331,7 +515,7 @@ fn verify(g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
         (None, Some(addr)) => AlertSource::Local(addr.clone()),
         (None, None) => AlertSource::Local(DEFAULT_ADDR.to_string()),
     };
-    let run_id = runner::new_run_id();
+    let run_id = crate::simulate::new_run_id();
     session::catch_interrupts();
     let v = session::verify_all(&chosen, &run_id, &cfg, &source, a.timeout)
         .map_err(anyhow::Error::msg)?;

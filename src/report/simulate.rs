@@ -205,6 +205,12 @@ impl SimulationReport {
             keep_width: vec![0, 1, 2],
             ..Default::default()
         };
+        // In a cluster each result names its node.
+        let by_node = self.results.iter().any(|r| r.node.is_some());
+        if by_node {
+            t.headers.insert(1, "NODE");
+            t.keep_width = vec![0, 1, 2, 3];
+        }
         for r in &self.results {
             let timing = match (self.verified, r.status) {
                 (true, Status::Detected) => r.latency_ms().map(latency).unwrap_or_default(),
@@ -246,13 +252,17 @@ impl SimulationReport {
             if !r.unexpected.is_empty() && r.status == Status::Detected {
                 result = Cell::styled("DETECTED+UNEXPECTED", Style::Warn);
             }
-            t.rows.push(vec![
+            let mut row = vec![
                 Cell::new(r.scenario),
                 result,
                 Cell::new(timing),
                 Cell::new(rules),
                 Cell::new(details.join("\n")),
-            ]);
+            ];
+            if by_node {
+                row.insert(1, Cell::new(r.node.clone().unwrap_or_default()));
+            }
+            t.rows.push(row);
         }
         let s = &self.summary;
         t.footer.push(String::new());
@@ -680,6 +690,7 @@ mod tests {
             tactic: s.tactic,
             technique: s.technique,
             sim_id: format!("secmon-sim-0123456789ab-{}", s.name.len()),
+            node: None,
             container_id: Some("3ad7b26ded6d".into()),
             duration_ms: 12.0,
             expected: vec![RuleCheck {

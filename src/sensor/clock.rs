@@ -4,6 +4,14 @@
 //! measured once when the sensor starts: a later wall-clock step (NTP) does not move events
 //! about, which is what Falco does too.
 
+/// The wall clock now, Unix-epoch ns (0 before 1970, saturated in 2554): the one reading
+/// of the current time that alerts, sinks and the simulation share.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// Converts `CLOCK_BOOTTIME` ns to Unix-epoch ns with an offset measured once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BootClock {

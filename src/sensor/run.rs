@@ -389,18 +389,11 @@ mod linux {
             }
             self.stats
                 .set_process_table_size(self.enricher.table().len() as u64);
-            let now_ns = wall_ns();
+            let now_ns = crate::sensor::clock::now_ns();
             if delta.n_drops > 0 && self.drop_alerts.should_alert(now_ns, &delta) {
                 let alert = Alert::syscall_event_drop(now_ns, &self.hostname, &delta);
                 self.sinks.send(&alert);
             }
         }
-    }
-
-    fn wall_ns() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
     }
 }

@@ -526,9 +526,12 @@ mod linux {
             let e = std::io::Error::last_os_error();
             return Err(match e.raw_os_error() {
                 Some(libc::ENODEV) => ActionError::Skip(format!("{fstype} is not available: {e}")),
-                Some(libc::EPERM | libc::EACCES) => {
+                Some(libc::EPERM) => {
                     ActionError::Skip(format!("mount {fstype}: {e}: needs CAP_SYS_ADMIN"))
                 }
+                Some(libc::EACCES) => ActionError::Skip(format!(
+                    "mount {fstype}: {e}: needs CAP_DAC_OVERRIDE besides CAP_SYS_ADMIN"
+                )),
                 _ => ActionError::Failed(format!("mount {fstype} on {}: {e}", target.display())),
             });
         }

@@ -129,7 +129,9 @@ pub struct Scenario {
     /// MITRE ATT&CK technique (`T1059.004`).
     pub technique: &'static str,
     pub needs: &'static [Need],
-    /// Capabilities it uses (informational: root has them).
+    /// The capabilities it needs: a root process holding only these (as its Job pod does
+    /// with `--in-cluster`) runs it; tests/simulate_cluster.rs checks each scenario so.
+    /// `kernel-module-load` needs none: the kernel refuses its attempt either way.
     pub caps: &'static [&'static str],
     pub standins: &'static [StandIn],
     /// The command line, with placeholders.
@@ -301,7 +303,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tactic: "mitre_execution",
         technique: "T1204.002",
         needs: &[Container, Root, Filesystem("overlay")],
-        caps: &["CAP_SYS_ADMIN"],
+        caps: &["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE"],
         standins: &[],
         argv: &["{self}", ACTION, "overlay-exec", "{id}"],
         tty: false,
@@ -317,7 +319,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tactic: "mitre_initial_access",
         technique: "T1078.003",
         needs: &[Root, SystemAccount],
-        caps: &["CAP_SETUID"],
+        caps: &["CAP_SETUID", "CAP_SETGID"],
         standins: &[bin("login", Shell)],
         argv: &["{bin}/login", "-c", "/bin/true {id}; :"],
         tty: false,
@@ -521,7 +523,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tactic: "mitre_persistence",
         technique: "T1547.006",
         needs: &[Container, Root],
-        caps: &["CAP_SYS_MODULE"],
+        caps: &[],
         standins: &[],
         argv: &["{self}", ACTION, "module-load", "{id}"],
         tty: false,
@@ -674,7 +676,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tactic: "mitre_discovery",
         technique: "T1613",
         needs: &[Container, Root],
-        caps: &["CAP_NET_ADMIN"],
+        caps: &["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"],
         standins: &[],
         argv: &["{self}", ACTION, "connect-api-server", "{api}", "{id}"],
         tty: false,
@@ -690,7 +692,7 @@ pub const SCENARIOS: &[Scenario] = &[
         tactic: "mitre_command_and_control",
         technique: "T1571",
         needs: &[Root],
-        caps: &["CAP_NET_ADMIN"],
+        caps: &["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"],
         standins: &[bin("ssh", Myself)],
         argv: &["{bin}/ssh", ACTION, "ssh-connect", "{id}"],
         tty: false,

@@ -235,8 +235,11 @@ pub fn coverage(results: &[ScenarioResult], ruleset: RulesetKind) -> Coverage {
             let id = parent_technique(r.technique);
             push(id, technique_name(id).unwrap_or(id), false, &mut cells);
             if let Some(cell) = cells.iter_mut().find(|c| c.technique == id) {
-                cell.scenarios
-                    .push(format!("{} ({})", r.scenario, r.technique));
+                let entry = format!("{} ({})", r.scenario, r.technique);
+                // With --all-nodes a scenario runs once per node: listed once.
+                if !cell.scenarios.contains(&entry) {
+                    cell.scenarios.push(entry);
+                }
                 cell.status = match (cell.status, r.status) {
                     (CellStatus::Missed, _) | (_, Status::Missed) => CellStatus::Missed,
                     _ => CellStatus::Covered,
@@ -283,6 +286,7 @@ mod tests {
             tactic: s.tactic,
             technique: s.technique,
             sim_id: "x".into(),
+            node: None,
             container_id: None,
             duration_ms: 1.0,
             expected: s

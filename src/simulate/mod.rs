@@ -13,6 +13,10 @@
 //! - [`coverage`]: pure: detected/run, rules covered, the ATT&CK for Containers matrix.
 //! - `session` (Linux): a whole run or verification (the alert reader alongside the
 //!   scenarios, the wait for their alerts, Ctrl-C) and the load mode's driver.
+//! - [`cluster`]: pure: `--in-cluster`'s plan (which Job pod runs which scenarios on
+//!   which node, with which capabilities), the Jobs, and reading results from pod logs.
+//! - [`incluster`]: `--in-cluster`'s API calls: namespace, Jobs, waiting, the node
+//!   sensors' alerts, clean-up.
 //! - [`load`]: load mode, scenarios repeated at a rate while the sensor's `/metrics` are
 //!   sampled.
 //!
@@ -21,7 +25,9 @@
 
 pub mod actions;
 pub mod catalogue;
+pub mod cluster;
 pub mod coverage;
+pub mod incluster;
 pub mod init;
 pub mod load;
 #[cfg(target_os = "linux")]
@@ -29,3 +35,15 @@ pub mod runner;
 #[cfg(target_os = "linux")]
 pub mod session;
 pub mod verify;
+
+/// A fresh run id: 12 random hex digits.
+pub fn new_run_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 6];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if random.is_err() {
+        let n = crate::sensor::clock::now_ns() ^ (u64::from(std::process::id()) << 32);
+        b.copy_from_slice(&n.to_le_bytes()[..6]);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

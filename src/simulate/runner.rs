@@ -2,13 +2,14 @@
 //! context (missing: SKIPPED with the reason), makes a fresh temporary directory named
 //! after the correlation id, puts the stand-ins in it, in container mode makes a
 //! kubelet-shaped cgroup (`kubepods.slice/…/cri-containerd-<id>.scope`, as the sensor's
-//! tests do), starts `__sim-init` (through a link named `runc` in container mode) with a
+//! tests do), starts `__sim-init` (through a link named `runc` in container mode and in a
+//! Job pod) with a
 //! clean environment carrying the correlation id, waits for it with a timeout, and removes
 //! everything it made on every way out (guards with `Drop`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::actions::SKIP_EXIT;
 use super::catalogue::{Need, RulesetKind, Scenario, StandInDir, StandInKind};
@@ -22,6 +23,9 @@ pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 pub struct RunConfig {
     /// Run each scenario in its own container.
     pub container: bool,
+    /// This process already runs in a real container (a `simulate --in-cluster` Job pod):
+    /// the container rules apply as they are, with no namespaces or cgroups of our own.
+    pub in_pod: bool,
     /// The Kubernetes API server address the API-contact scenario connects to.
     pub api_server: String,
     /// Longest a scenario may take before it is killed and counted as an error.
@@ -33,24 +37,8 @@ pub struct RunConfig {
     pub temp_root: PathBuf,
 }
 
-/// ns since the Unix epoch.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-/// A fresh run id: 12 random hex digits.
-pub fn new_run_id() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 6];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if random.is_err() {
-        let n = now_ns() ^ (u64::from(std::process::id()) << 32);
-        b.copy_from_slice(&n.to_le_bytes()[..6]);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use super::new_run_id;
+pub use crate::sensor::clock::now_ns;
 
 fn is_root() -> bool {
     // SAFETY: no arguments, no failure.
@@ -117,7 +105,7 @@ pub fn missing_context(sc: &Scenario, cfg: &RunConfig) -> Option<String> {
     }
     for need in sc.needs {
         let why = match *need {
-            Need::Container if !cfg.container => {
+            Need::Container if !cfg.container && !cfg.in_pod => {
                 Some("its rules only look at containers: run with --container".to_string())
             }
             Need::Root if !is_root() => Some(format!(
@@ -148,7 +136,41 @@ pub fn missing_context(sc: &Scenario, cfg: &RunConfig) -> Option<String> {
             return why;
         }
     }
+    if sc.standins.iter().any(|s| s.dir == StandInDir::Shm) && noexec("/dev/shm") {
+        return Some(
+            "/dev/shm is mounted noexec here (container runtimes mount it so): nothing there can run"
+                .to_string(),
+        );
+    }
+    for st in sc.standins {
+        let source = match st.kind {
+            StandInKind::True => "/bin/true",
+            StandInKind::Shell => "/bin/sh",
+            StandInKind::Myself => continue,
+        };
+        if !Path::new(source).is_file() {
+            return Some(format!(
+                "its stand-in {} is a copy of {source}, which this system has not",
+                st.name
+            ));
+        }
+    }
+    let program = sc.argv.first().copied().unwrap_or_default();
+    if !program.contains('{') && !lookup(program).is_some_and(|p| p.is_file()) {
+        return Some(format!("needs {program}, not found on {SYSTEM_PATH}"));
+    }
     None
+}
+
+/// Whether the filesystem at `path` is mounted noexec.
+fn noexec(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed buffer of the right type.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_flag & libc::ST_NOEXEC != 0
 }
 
 /// A directory removed, with everything in it, when dropped.
@@ -170,9 +192,26 @@ impl TempDir {
     }
 }
 
+/// Give every directory under `dir` (its owner's) mode 0700, so that a process without
+/// CAP_DAC_OVERRIDE can empty it: overlayfs makes its `work/work` directory mode 000.
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                open_up(&e.path());
+            }
+        }
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::fs::remove_dir_all(&self.0).is_err() {
+            open_up(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -288,6 +327,7 @@ pub fn run_scenario(
         sim_id: sim_id.to_string(),
         container_id: cfg.container.then(|| cid.clone()),
         pod_uid: cfg.container.then(|| uid.clone()),
+        node: None,
         started_ns: now_ns(),
         ended_ns: 0,
         outcome: RunOutcome::Ran,
@@ -361,7 +401,9 @@ fn execute(
     } else {
         None
     };
-    let init = if cfg.container {
+    // In a container (ours or a Job pod's) the scenario starts under a process named like
+    // the runtime, as `kubectl exec` would start it: rules about shells look at that.
+    let init = if cfg.container || cfg.in_pod {
         let runc = bin.0.join("runc");
         std::os::unix::fs::symlink(&cfg.program, &runc)
             .map_err(|e| format!("cannot link {}: {e}", runc.display()))?;
@@ -500,6 +542,7 @@ mod tests {
     fn context_checks_name_what_is_missing() {
         let cfg = RunConfig {
             container: false,
+            in_pod: false,
             api_server: "10.96.0.1:443".into(),
             step_timeout: Duration::from_secs(5),
             ruleset: RulesetKind::Default,

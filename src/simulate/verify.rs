@@ -59,7 +59,7 @@ pub fn container_identity(sim_id: &str) -> (String, String) {
 }
 
 /// How a scenario run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "state", content = "reason", rename_all = "lowercase")]
 pub enum RunOutcome {
     Ran,
@@ -72,9 +72,12 @@ pub enum RunOutcome {
 pub struct ScenarioRun {
     pub scenario: &'static Scenario,
     pub sim_id: String,
-    /// The container's 64-hex id, in container mode.
+    /// The container's 64-hex id: in container mode derived from the correlation id; in
+    /// a cluster the Job pod's container, which several runs share with `--all-nodes`.
     pub container_id: Option<String>,
     pub pod_uid: Option<String>,
+    /// The node it ran on, in a cluster.
+    pub node: Option<String>,
     /// Wall clock, ns since the epoch.
     pub started_ns: u64,
     pub ended_ns: u64,
@@ -104,14 +107,32 @@ fn mentions(text: &str, id: &str) -> bool {
 
 /// The run (index into `runs`) an alert belongs to, if any.
 pub fn attribute(alert: &Alert, runs: &[ScenarioRun]) -> Option<usize> {
-    if let Some(cid) = alert.field_str("container.id").filter(|c| c.len() >= 12)
-        && let Some(i) = runs.iter().position(|r| {
-            r.container_id
-                .as_deref()
-                .is_some_and(|full| full.starts_with(cid))
-        })
-    {
-        return Some(i);
+    if let Some(cid) = alert.field_str("container.id").filter(|c| c.len() >= 12) {
+        let owners: Vec<usize> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.container_id
+                    .as_deref()
+                    .is_some_and(|full| full.starts_with(cid))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        match owners[..] {
+            [i] => return Some(i),
+            // One container ran several scenarios one after another (a Job pod with
+            // `--all-nodes`): the event's time, on the same node's clock, picks the run.
+            [_, _, ..] => {
+                if let Some(t) = alert.time_ns()
+                    && let Some(&i) = owners
+                        .iter()
+                        .find(|&&i| runs[i].started_ns <= t && t <= runs[i].ended_ns)
+                {
+                    return Some(i);
+                }
+            }
+            [] => {}
+        }
     }
     for (k, v) in &alert.output_fields {
         if k.starts_with("proc.env")
@@ -201,6 +222,9 @@ pub struct ScenarioResult {
     pub tactic: &'static str,
     pub technique: &'static str,
     pub sim_id: String,
+    /// The node it ran on, in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The container's id (12 hex, as alerts carry it), in container mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
@@ -327,6 +351,7 @@ pub fn evaluate(
                 tactic: run.scenario.tactic,
                 technique: run.scenario.technique,
                 sim_id: run.sim_id.clone(),
+                node: run.node.clone(),
                 container_id: run
                     .container_id
                     .as_ref()
@@ -353,6 +378,7 @@ mod tests {
             sim_id: sim,
             container_id: container.then_some(cid),
             pod_uid: container.then_some(uid),
+            node: None,
             started_ns: 1_000_000_000,
             ended_ns: 1_100_000_000,
             outcome: RunOutcome::Ran,
@@ -438,6 +464,44 @@ mod tests {
         ] {
             assert_eq!(attribute(&other, &runs), None, "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_shared_container_is_split_by_the_event_time() {
+        // One Job pod ran two scenarios one after another (--all-nodes): its container id
+        // is on both runs, and the alert's time says which one it was.
+        let pod = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0";
+        let mut runs = vec![
+            run("ptrace-attach", 1, false),
+            run("crypto-miner", 2, false),
+        ];
+        for (i, r) in runs.iter_mut().enumerate() {
+            r.container_id = Some(pod.to_string());
+            r.node = Some("worker-1".into());
+            r.started_ns = 1_000_000_000 + i as u64 * 1_000_000_000;
+            r.ended_ns = r.started_ns + 500_000_000;
+        }
+        let at = |t: &str| {
+            alert(
+                "R",
+                r#"{"container.id":"9f8e7d6c5b4a"}"#,
+                "x",
+                &format!("1970-01-01T00:00:0{t}Z"),
+            )
+        };
+        assert_eq!(attribute(&at("1.2"), &runs), Some(0));
+        assert_eq!(attribute(&at("2.3"), &runs), Some(1));
+        // Between the two: neither, unless the id is in the alert.
+        assert_eq!(attribute(&at("1.7"), &runs), None);
+        let marked = alert(
+            "R",
+            r#"{"container.id":"9f8e7d6c5b4a","proc.cmdline":"x secmon-sim-0123456789ab-002"}"#,
+            "x",
+            "1970-01-01T00:00:01.7Z",
+        );
+        assert_eq!(attribute(&marked, &runs), Some(1));
+        let res = evaluate(&runs, &[], RulesetKind::Default, true);
+        assert_eq!(res[1].node.as_deref(), Some("worker-1"));
     }
 
     #[test]

@@ -1,0 +1,468 @@
+//! `kubectl secmon simulate --in-cluster` as far as a machine without a kubelet allows:
+//!
+//! - against the real local control plane (with its job controller): verification without
+//!   a readable sensor stops in one line before making anything; `run --in-cluster` makes
+//!   namespace `secmon-sim` and one least-privileged Job per scenario pinned to one node
+//!   (or one per node with `--all-nodes`, privileged only with `--allow-privileged`), each
+//!   Job's pod that never runs is an ERROR at its own deadline, and the Jobs, their pods
+//!   and the namespace are removed afterwards;
+//! - on this host as root: every scenario run by the Job pod's own command (`__sim-pod`)
+//!   with exactly the capabilities its Job grants (setpriv: bounding set, no new
+//!   privileges) runs, leaves nothing behind, and its printed result is gathered back as
+//!   the command gathers it from a pod's log.
+//!
+//! Under CI (`CI=true`) missing prerequisites fail the tests; elsewhere they skip loudly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::{Cluster, apply_yaml};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, ListParams};
+use secmon::deploy::SensorKind;
+use secmon::simulate::catalogue::{self, SCENARIOS};
+use secmon::simulate::cluster;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-secmon");
+const IMAGE: &str = "example.test/secmon:1";
+
+fn sim_selector() -> ListParams {
+    ListParams::default().labels("app.kubernetes.io/name=secmon-sim")
+}
+
+async fn namespace_gone(client: &kube::Client) -> bool {
+    let api: Api<Namespace> = Api::all(client.clone());
+    for _ in 0..120 {
+        if matches!(api.get_opt(cluster::NAMESPACE).await, Ok(None)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+/// Run the plugin against the cluster on a thread, so the test can look at what it makes.
+fn spawn(cluster: &Cluster, args: &[&str]) -> std::thread::JoinHandle<std::process::Output> {
+    let kc = cluster.kubeconfig.clone();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        std::process::Command::new(BIN)
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(&args)
+            .output()
+            .expect("run kubectl-secmon")
+    })
+}
+
+/// The run's Jobs, once `want` exist (or the command has ended).
+async fn jobs_when(
+    client: &kube::Client,
+    want: usize,
+    child: &std::thread::JoinHandle<std::process::Output>,
+) -> Vec<Job> {
+    let api: Api<Job> = Api::namespaced(client.clone(), cluster::NAMESPACE);
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        seen = api
+            .list(&sim_selector())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        if seen.len() >= want || child.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+fn command_of(job: &Job) -> Vec<String> {
+    job.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.command.clone())
+        .unwrap_or_default()
+}
+
+/// Everything the pod spec of a Job must hold, whatever the scenarios.
+fn assert_pinned_and_contained(job: &Job, node: &str, privileged: bool) {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod template");
+    assert_eq!(pod.node_name.as_deref(), Some(node), "{name}");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.automount_service_account_token, Some(false), "{name}");
+    assert_eq!(pod.host_pid, None, "{name}");
+    assert_eq!(pod.host_network, None, "{name}");
+    assert_eq!(pod.host_ipc, None, "{name}");
+    assert_eq!(job.spec.as_ref().and_then(|s| s.backoff_limit), Some(0));
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some(IMAGE));
+    assert_eq!(
+        command_of(job).get(1).map(String::as_str),
+        Some("__sim-pod")
+    );
+    let sc = c.security_context.as_ref().expect("securityContext");
+    assert_eq!(sc.privileged, Some(privileged), "{name}");
+    assert_eq!(sc.allow_privilege_escalation, Some(privileged), "{name}");
+    assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}");
+    let caps = sc.capabilities.as_ref().expect("capabilities");
+    assert_eq!(
+        caps.drop.as_deref(),
+        Some(&["ALL".to_string()][..]),
+        "{name}"
+    );
+    if !privileged {
+        assert_eq!(
+            sc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault"),
+            "{name}"
+        );
+    }
+    // No host paths: the only volume is the scratch emptyDir.
+    assert!(
+        pod.volumes
+            .iter()
+            .flatten()
+            .all(|v| v.host_path.is_none() && v.empty_dir.is_some()),
+        "{name}"
+    );
+}
+
+fn report_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON report; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let client = cluster.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+
+    // No sensor anywhere: verification says so in one line and makes nothing.
+    let out = cluster.secmon(&["simulate", "verify", "--all", "--in-cluster"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no secmon sensor pod on any node"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(matches!(
+        namespaces.get_opt(cluster::NAMESPACE).await,
+        Ok(None)
+    ));
+
+    apply_yaml(
+        &client,
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: worker-2\n",
+    )
+    .await;
+
+    // A sensor pod that never ran: its log cannot be followed, so nothing can be verified
+    // and nothing is made.
+    let kind = SensorKind::Secmon;
+    let (label, value) = kind.selector().split_once('=').map_or_else(
+        || panic!("selector"),
+        |(k, v)| (k.to_string(), v.to_string()),
+    );
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: fake-sensor\n  namespace: {ns}\n  labels:\n    {label}: {value}\nspec:\n  nodeName: worker-1\n  containers:\n  - name: {c}\n    image: {IMAGE}\n",
+            ns = kind.namespace(),
+            c = kind.container()
+        ),
+    )
+    .await;
+    let out = cluster.secmon(&["simulate", "verify", "--all", "--in-cluster"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot read the logs of pod") && err.contains("worker-1"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(matches!(
+        namespaces.get_opt(cluster::NAMESPACE).await,
+        Ok(None)
+    ));
+    let sensor_pods: Api<Pod> = Api::namespaced(client.clone(), kind.namespace());
+    sensor_pods
+        .delete(
+            "fake-sensor",
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            },
+        )
+        .await
+        .expect("delete the fake sensor pod");
+
+    // One Job per scenario on one node; the privileged scenario is skipped without a pod.
+    let child = spawn(
+        cluster,
+        &[
+            "simulate",
+            "run",
+            "--all",
+            "--in-cluster",
+            "--image",
+            IMAGE,
+            "--pod-timeout",
+            "3s",
+            "--scenario-timeout",
+            "1s",
+            "-o",
+            "json",
+        ],
+    );
+    let per_scenario = SCENARIOS.len() - 1;
+    let jobs = jobs_when(&client, per_scenario, &child).await;
+    assert_eq!(jobs.len(), per_scenario, "one Job per scenario");
+    let ns = namespaces
+        .get(cluster::NAMESPACE)
+        .await
+        .expect("namespace secmon-sim");
+    assert_eq!(
+        ns.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("pod-security.kubernetes.io/enforce"))
+            .map(String::as_str),
+        Some("privileged")
+    );
+    for job in &jobs {
+        assert_pinned_and_contained(job, "worker-1", false);
+        let names = job
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("secmon.dev/scenarios"))
+            .cloned()
+            .unwrap_or_default();
+        let sc = catalogue::find(&names).expect("one scenario per Job");
+        let added = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.containers[0].security_context.as_ref())
+            .and_then(|s| s.capabilities.as_ref())
+            .and_then(|c| c.add.clone())
+            .unwrap_or_default();
+        assert_eq!(added, cluster::capabilities(sc), "{names}");
+        assert!(
+            command_of(job)
+                .last()
+                .is_some_and(|s| s.ends_with(&format!("={names}"))),
+            "{names}"
+        );
+    }
+    // The job controller makes the pods from the template; they stay Pending.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), cluster::NAMESPACE);
+    let mut made = 0;
+    for _ in 0..60 {
+        made = pods
+            .list(&sim_selector())
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(0);
+        if made > 0 || child.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(made > 0, "the job controller made no pod");
+
+    let out = child.join().expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(&out);
+    assert_eq!(report["kind"], "SimulationRun");
+    assert_eq!(report["mode"], "in-cluster");
+    let results = report["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), SCENARIOS.len(), "{report}");
+    for r in &results {
+        assert_eq!(r["node"], "worker-1", "{r}");
+        let reason = r["reason"].as_str().unwrap_or("");
+        if r["scenario"] == "debugfs-in-privileged-container" {
+            assert_eq!(r["status"], "SKIPPED", "{r}");
+            assert!(reason.contains("--allow-privileged"), "{r}");
+        } else {
+            assert_eq!(r["status"], "ERROR", "{r}");
+            assert!(
+                reason.contains("did not finish within 4s") && reason.contains("Pending"),
+                "{r}"
+            );
+        }
+    }
+    // Removed: Jobs, pods, and the namespace this run made.
+    let jobs_api: Api<Job> = Api::namespaced(client.clone(), cluster::NAMESPACE);
+    let left = jobs_api
+        .list(&sim_selector())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "Jobs left behind");
+    let left = pods
+        .list(&sim_selector())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "pods left behind");
+    assert!(namespace_gone(&client).await, "namespace secmon-sim left");
+
+    // One Job per node running every scenario, privileged only because it is allowed.
+    let child = spawn(
+        cluster,
+        &[
+            "simulate",
+            "run",
+            "--all",
+            "--in-cluster",
+            "--all-nodes",
+            "--allow-privileged",
+            "--image",
+            IMAGE,
+            "--pod-timeout",
+            "2s",
+            "--scenario-timeout",
+            "100ms",
+            "-o",
+            "json",
+        ],
+    );
+    let jobs = jobs_when(&client, 2, &child).await;
+    assert_eq!(jobs.len(), 2, "one Job per node");
+    let mut nodes: Vec<String> = Vec::new();
+    for job in &jobs {
+        let node = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|p| p.node_name.clone())
+            .unwrap_or_default();
+        assert_pinned_and_contained(job, &node, true);
+        let steps = command_of(job).iter().filter(|a| a.contains('=')).count();
+        assert_eq!(steps, SCENARIOS.len(), "every scenario in the node's pod");
+        nodes.push(node);
+    }
+    nodes.sort();
+    assert_eq!(nodes, ["worker-1", "worker-2"]);
+    let out = child.join().expect("join");
+    let report = report_of(&out);
+    let results = report["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2 * SCENARIOS.len(), "{report}");
+    assert!(results.iter().all(|r| r["status"] == "ERROR"), "{report}");
+    assert!(namespace_gone(&client).await, "namespace secmon-sim left");
+}
+
+/// The Job pod's own command, with exactly its Job's capabilities, on this host.
+#[cfg(target_os = "linux")]
+#[test]
+fn each_job_pods_capabilities_suffice_for_its_scenario() {
+    use secmon::simulate::catalogue::RulesetKind;
+    use secmon::simulate::verify::RunOutcome;
+    if unsafe { libc::geteuid() } != 0 {
+        common::require_or_skip("root, to run scenarios with a reduced capability set");
+        return;
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        common::require_or_skip("setpriv (util-linux)");
+        return;
+    }
+    let run_id = secmon::simulate::new_run_id();
+    let all: Vec<_> = SCENARIOS.iter().collect();
+    let (plans, skipped) = cluster::plan(
+        &all,
+        &run_id,
+        &["this-host".to_string()],
+        false,
+        false,
+        RulesetKind::Default,
+    );
+    assert_eq!(skipped.len(), 1, "only the privileged scenario is left out");
+    let settings = cluster::JobSettings {
+        run_id: &run_id,
+        image: IMAGE,
+        ruleset: RulesetKind::Default,
+        deadline_seconds: 60,
+        scenario_timeout_seconds: 30,
+    };
+    let mut problems = Vec::new();
+    for p in &plans {
+        let job = cluster::job_manifest(p, &settings);
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let caps: Vec<String> = container["securityContext"]["capabilities"]["add"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .map(|c| format!(",+{}", c.to_ascii_lowercase()))
+            .collect();
+        let command: Vec<String> = container["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        let out = std::process::Command::new("setpriv")
+            .arg("--no-new-privs")
+            .arg("--bounding-set")
+            .arg(format!("-all{}", caps.concat()))
+            .args(["--inh-caps", "-all", "--"])
+            .arg(BIN)
+            .args(&command[1..])
+            .output()
+            .expect("setpriv");
+        let log = String::from_utf8_lossy(&out.stdout);
+        let runs = cluster::gather(p, &log, Some("containerd://0123abcd"), None);
+        for r in runs {
+            if r.outcome != RunOutcome::Ran {
+                problems.push(format!(
+                    "{} with [{}]: {:?} (stderr: {})",
+                    r.scenario.name,
+                    caps.concat(),
+                    r.outcome,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            } else {
+                assert_eq!(r.container_id.as_deref(), Some("0123abcd"));
+                assert!(r.started_ns > 0 && r.ended_ns >= r.started_ns);
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Nothing left behind in the scratch directories.
+    let marker = format!("secmon-sim-{run_id}-");
+    for dir in [std::env::temp_dir(), "/dev/shm".into()] {
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&marker))
+            .collect();
+        assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
+    }
+}
