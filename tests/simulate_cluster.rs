@@ -371,6 +371,96 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     assert_eq!(results.len(), 2 * SCENARIOS.len(), "{report}");
     assert!(results.iter().all(|r| r["status"] == "ERROR"), "{report}");
     assert!(namespace_gone(&client).await, "namespace secmon-sim left");
+
+    // Pods that end: the test plays the kubelet and reports one pod Succeeded and one
+    // Failed (OOMKilled). The command sees both at once, long before their deadline, and
+    // says why each has no result (this API server cannot reach a kubelet for the log).
+    let child = spawn(
+        cluster,
+        &[
+            "simulate",
+            "run",
+            "ptrace-attach",
+            "crypto-miner",
+            "--in-cluster",
+            "--image",
+            IMAGE,
+            "--pod-timeout",
+            "5m",
+            "-o",
+            "json",
+        ],
+    );
+    let mut made = Vec::new();
+    for _ in 0..300 {
+        made = pods
+            .list(&sim_selector())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        if made.len() == 2 || child.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(made.len(), 2, "two Jobs, two pods");
+    let job_of = |p: &Pod| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("job-name"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ended = |exit: i32, reason: &str, phase: &str| {
+        serde_json::json!({"status": {
+            "phase": phase,
+            "containerStatuses": [{
+                "name": cluster::CONTAINER, "image": IMAGE, "imageID": "", "ready": false,
+                "restartCount": 0, "containerID": "containerd://0123abcd",
+                "state": {"terminated": {"exitCode": exit, "reason": reason}},
+            }],
+        }})
+    };
+    let pp = kube::api::PatchParams::default();
+    let ok_pod = made[0].metadata.name.clone().unwrap_or_default();
+    let oom_pod = made[1].metadata.name.clone().unwrap_or_default();
+    pods.patch_status(
+        &ok_pod,
+        &pp,
+        &kube::api::Patch::Merge(ended(0, "Completed", "Succeeded")),
+    )
+    .await
+    .expect("pod Succeeded");
+    pods.patch_status(
+        &oom_pod,
+        &pp,
+        &kube::api::Patch::Merge(ended(137, "OOMKilled", "Failed")),
+    )
+    .await
+    .expect("pod Failed");
+    let out = child.join().expect("join");
+    let report = report_of(&out);
+    let results = report["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{report}");
+    let reason_of = |job: &str| {
+        results
+            .iter()
+            .find(|r| r["simId"] == job)
+            .and_then(|r| r["reason"].as_str())
+            .unwrap_or_else(|| panic!("no result for {job}: {report}"))
+            .to_string()
+    };
+    let ok = reason_of(&job_of(&made[0]));
+    assert!(ok.contains("pods/log") && !ok.contains("within"), "{ok}");
+    let oom = reason_of(&job_of(&made[1]));
+    assert!(
+        oom.contains(&format!(
+            "pod secmon-sim/{oom_pod} failed: OOMKilled (exit code 137)"
+        )),
+        "{oom}"
+    );
+    assert!(namespace_gone(&client).await, "namespace secmon-sim left");
 }
 
 /// The Job pod's own command, with exactly its Job's capabilities, on this host.

@@ -306,7 +306,7 @@ async fn wait_for_jobs(
                 continue;
             }
             let secs = p.allowed.as_secs();
-            let failure = match (&pod, finished) {
+            let mut failure = match (&pod, finished) {
                 (Some(pod), true) => failed_reason(pod),
                 (Some(pod), false) if *interrupted => Some(format!(
                     "interrupted before pod {NAMESPACE}/{} finished",
@@ -329,13 +329,22 @@ async fn wait_for_jobs(
             // A pod that ran (even partly) has a log worth reading.
             let log = match &pod {
                 Some(pod) if pod_phase(pod) != "Pending" => {
+                    let name = name_of(&pod.metadata);
                     let params = LogParams {
                         container: Some(CONTAINER.to_string()),
                         ..LogParams::default()
                     };
-                    pods.logs(&name_of(&pod.metadata), &params)
-                        .await
-                        .unwrap_or_default()
+                    match pods.logs(&name, &params).await {
+                        Ok(log) => log,
+                        Err(e) => {
+                            let why = api_error("get", "pods/log", Some(&name), &e);
+                            failure = Some(match failure {
+                                Some(f) => format!("{f}; {why}"),
+                                None => why,
+                            });
+                            String::new()
+                        }
+                    }
                 }
                 _ => String::new(),
             };
