@@ -5,6 +5,13 @@
 #
 #   docker buildx build --platform linux/amd64 -t ghcr.io/kubectl-secmon/sensor:v0.1.0 --push .
 #
+# The `simulate` target is the same binary on Debian slim, for `simulate --in-cluster --image`:
+# scenarios run programs under the names rules look for (copies of /bin/true and /bin/sh) and
+# `find`, which the distroless sensor image does not have (there they are SKIPPED, with why).
+#
+#   docker buildx build --platform linux/amd64 --target simulate \
+#     -t ghcr.io/kubectl-secmon/sensor:v0.1.0-simulate --push .
+#
 # The eBPF object (src/bpf/sensor.bpf.o) and the default rules are committed and embedded,
 # so the build needs neither clang nor a nightly toolchain. The probes decode x86_64
 # system calls only: build for linux/amd64.
@@ -19,7 +26,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin kubectl-secmon \
  && install -D -m 0755 target/release/kubectl-secmon /out/kubectl-secmon
 
-# glibc and libgcc only (TLS is rustls, statically linked); no shell, no package manager.
+# Attack simulation: a shell, coreutils and findutils beside the binary. Never the sensor.
+FROM debian:bookworm-slim AS simulate
+COPY --from=build /out/kubectl-secmon /usr/local/bin/kubectl-secmon
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/kubectl-secmon"]
+CMD ["simulate", "list"]
+
+# The sensor (the default, last target): glibc and libgcc only (TLS is rustls, statically
+# linked); no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/kubectl-secmon /usr/local/bin/kubectl-secmon
 COPY LICENSE /usr/share/doc/kubectl-secmon/LICENSE
