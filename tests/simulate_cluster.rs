@@ -225,6 +225,8 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
             "3s",
             "--scenario-timeout",
             "1s",
+            "--parallel",
+            "40",
             "-o",
             "json",
         ],
@@ -326,7 +328,13 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
         .map(|l| l.items.len())
         .unwrap_or(0);
     assert_eq!(left, 0, "pods left behind");
-    assert!(namespace_gone(&client).await, "namespace secmon-sim left");
+    // The namespace this run made is being removed; the next run starts at once and
+    // waits for it to go before making its own.
+    let ns = namespaces.get_opt(cluster::NAMESPACE).await.expect("get");
+    assert!(
+        ns.is_none_or(|n| n.metadata.deletion_timestamp.is_some()),
+        "namespace secmon-sim left"
+    );
 
     // One Job per node running every scenario, privileged only because it is allowed.
     let child = spawn(
@@ -372,9 +380,10 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     assert!(results.iter().all(|r| r["status"] == "ERROR"), "{report}");
     assert!(namespace_gone(&client).await, "namespace secmon-sim left");
 
-    // Pods that end: the test plays the kubelet and reports one pod Succeeded and one
-    // Failed (OOMKilled). The command sees both at once, long before their deadline, and
-    // says why each has no result (this API server cannot reach a kubelet for the log).
+    // Pods that end, one Job at a time (--parallel 1): the test plays the kubelet and
+    // reports the first pod Succeeded, then the second (made only once the first ended)
+    // Failed (OOMKilled). The command sees each at once, long before its deadline, and
+    // says why it has no result (this API server cannot reach a kubelet for the log).
     let child = spawn(
         cluster,
         &[
@@ -387,23 +396,12 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
             IMAGE,
             "--pod-timeout",
             "5m",
+            "--parallel",
+            "1",
             "-o",
             "json",
         ],
     );
-    let mut made = Vec::new();
-    for _ in 0..300 {
-        made = pods
-            .list(&sim_selector())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
-        if made.len() == 2 || child.is_finished() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(made.len(), 2, "two Jobs, two pods");
     let job_of = |p: &Pod| {
         p.metadata
             .labels
@@ -423,22 +421,41 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
         }})
     };
     let pp = kube::api::PatchParams::default();
-    let ok_pod = made[0].metadata.name.clone().unwrap_or_default();
+    let mut made: Vec<Pod> = Vec::new();
+    for (exit, reason, phase) in [(0, "Completed", "Succeeded"), (137, "OOMKilled", "Failed")] {
+        let mut fresh = None;
+        for _ in 0..300 {
+            let listed = pods
+                .list(&sim_selector())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            let running = listed
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
+                .count();
+            assert!(running <= 1, "--parallel 1 ran {running} pods at once");
+            fresh = listed.into_iter().find(|p| {
+                !made.iter().any(|m| m.metadata.name == p.metadata.name)
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
+            });
+            if fresh.is_some() || child.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pod = fresh.expect("the next Job's pod");
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        pods.patch_status(
+            &name,
+            &pp,
+            &kube::api::Patch::Merge(ended(exit, reason, phase)),
+        )
+        .await
+        .expect("pod status");
+        made.push(pod);
+    }
     let oom_pod = made[1].metadata.name.clone().unwrap_or_default();
-    pods.patch_status(
-        &ok_pod,
-        &pp,
-        &kube::api::Patch::Merge(ended(0, "Completed", "Succeeded")),
-    )
-    .await
-    .expect("pod Succeeded");
-    pods.patch_status(
-        &oom_pod,
-        &pp,
-        &kube::api::Patch::Merge(ended(137, "OOMKilled", "Failed")),
-    )
-    .await
-    .expect("pod Failed");
     let out = child.join().expect("join");
     let report = report_of(&out);
     let results = report["results"].as_array().cloned().unwrap_or_default();

@@ -100,6 +100,9 @@ pub struct Selection {
     /// With --in-cluster: how long a Job's pod may take to start, on top of its scenarios
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub pod_timeout: Duration,
+    /// With --in-cluster: at most this many Jobs at once on a node
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
     /// With --in-cluster: the sensor whose alerts verification reads
     #[arg(long, value_enum, default_value = "secmon")]
     pub sensor: SensorKind,
@@ -292,6 +295,7 @@ fn in_cluster(g: &GlobalArgs, s: &Selection, verify: Option<&VerifyArgs>) -> any
         ruleset: s.ruleset,
         sensor: s.sensor,
         verify: verify.is_some(),
+        parallel: usize::from(s.parallel),
     };
     let run_id = crate::simulate::new_run_id();
     let rt = crate::kube::runtime()

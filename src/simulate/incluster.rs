@@ -46,6 +46,8 @@ pub struct Options {
     pub sensor: SensorKind,
     /// Read the sensors' alerts (`verify`), or only run (`run`).
     pub verify: bool,
+    /// At most this many of the run's Jobs at once on a node.
+    pub parallel: usize,
 }
 
 /// What an in-cluster run produced.
@@ -243,10 +245,18 @@ fn api_error(verb: &'static str, resource: &str, name: Option<&str>, e: &kube::E
 async fn ensure_namespace(client: &kube::Client) -> Result<bool, String> {
     let api: Api<Namespace> = Api::all(client.clone());
     let op = Op::new("get", "namespaces").name(NAMESPACE);
-    let existed = retry(op, || api.get_opt(NAMESPACE))
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some();
+    // An earlier run's namespace may still be going away: nothing can be made in it.
+    let mut existed = false;
+    for _ in 0..120 {
+        let ns = retry(op.clone(), || api.get_opt(NAMESPACE))
+            .await
+            .map_err(|e| e.to_string())?;
+        existed = ns.is_some();
+        if ns.is_none_or(|n| n.metadata.deletion_timestamp.is_none()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     api.patch(
         NAMESPACE,
         &PatchParams::apply(FIELD_MANAGER),
@@ -266,22 +276,92 @@ struct Pending {
     allowed: Duration,
 }
 
-/// Wait for the Jobs' pods, each up to its deadline, and gather their results. Stops
-/// early (the rest become errors) when `interrupt` resolves.
-async fn wait_for_jobs(
-    client: &kube::Client,
-    run_id: &str,
-    mut pending: Vec<Pending>,
+/// What making a Job needs.
+struct Launch<'a> {
+    client: &'a kube::Client,
+    run_id: &'a str,
+    image: &'a str,
+    o: &'a Options,
+}
+
+impl Launch<'_> {
+    /// Create the Job of `plan`: it is then waited for, or its scenarios are errors.
+    async fn create(&self, plan: PodPlan) -> Result<Pending, Vec<ScenarioRun>> {
+        let o = self.o;
+        let allowed = o.pod_timeout + o.scenario_timeout * plan.runs.len() as u32;
+        let settings = JobSettings {
+            run_id: self.run_id,
+            image: self.image,
+            ruleset: o.ruleset,
+            deadline_seconds: allowed.as_secs() + 30,
+            scenario_timeout_seconds: o.scenario_timeout.as_secs().max(1),
+        };
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let made = match serde_json::from_value::<Job>(job_manifest(&plan, &settings)) {
+            Err(e) => Err(format!("cannot build the Job: {e}")),
+            Ok(job) => jobs
+                .create(&PostParams::default(), &job)
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error("create", "jobs.batch", Some(&plan.job), &e)),
+        };
+        match made {
+            Ok(()) => Ok(Pending {
+                plan,
+                deadline: tokio::time::Instant::now() + allowed,
+                allowed,
+            }),
+            Err(why) => Err(gather(&plan, "", None, Some(&why))),
+        }
+    }
+}
+
+/// Make the Jobs, at most `--parallel` at a time on each node, wait for each one's pod up
+/// to its own deadline, and gather the results. Ctrl-C stops it: what has not finished
+/// becomes an error.
+async fn run_jobs(
+    launch: &Launch<'_>,
+    plans: Vec<PodPlan>,
     interrupted: &mut bool,
 ) -> Vec<ScenarioRun> {
+    let client = launch.client;
+    let run_id = launch.run_id;
+    let parallel = launch.o.parallel.max(1);
+    let mut queue: std::collections::VecDeque<PodPlan> = plans.into();
+    let mut pending: Vec<Pending> = Vec::new();
     let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let lp = ListParams::default().labels(&format!("{RUN_LABEL}={run_id}"));
     let mut runs = Vec::new();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    while !pending.is_empty() {
+    loop {
+        // Start what fits: a plan waits while its node has `parallel` Jobs running.
+        let mut waiting = std::collections::VecDeque::new();
+        while let Some(plan) = queue.pop_front() {
+            let busy = pending.iter().filter(|p| p.plan.node == plan.node).count();
+            if *interrupted {
+                runs.extend(gather(
+                    &plan,
+                    "",
+                    None,
+                    Some("interrupted before it started"),
+                ));
+            } else if busy >= parallel {
+                waiting.push_back(plan);
+            } else {
+                match launch.create(plan).await {
+                    Ok(p) => pending.push(p),
+                    Err(failed) => runs.extend(failed),
+                }
+            }
+        }
+        queue = waiting;
+        if pending.is_empty() && queue.is_empty() {
+            break;
+        }
         let listed = pods.list(&lp).await;
         let now = tokio::time::Instant::now();
+        let pending_before = pending.len();
         let mut still = Vec::new();
         for p in pending {
             let pod = listed.as_ref().ok().and_then(|l| {
@@ -351,8 +431,11 @@ async fn wait_for_jobs(
             let cid = pod.as_ref().and_then(container_id);
             runs.extend(gather(&p.plan, &log, cid.as_deref(), failure.as_deref()));
         }
+        let progressed = still.len() < pending_before;
         pending = still;
-        if !pending.is_empty() {
+        // A freed slot with Jobs queued starts the next one at once.
+        let start_next = progressed && !queue.is_empty();
+        if !pending.is_empty() && !start_next {
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
                 _ = &mut ctrl_c => *interrupted = true,
@@ -502,36 +585,14 @@ pub async fn run(
     };
     let main = async {
         let mut interrupted = false;
-        let jobs: Api<Job> = Api::namespaced(client.clone(), NAMESPACE);
         let mut runs = skipped;
-        let mut pending = Vec::new();
-        for plan in plans {
-            let allowed = o.pod_timeout + o.scenario_timeout * plan.runs.len() as u32;
-            let settings = JobSettings {
-                run_id,
-                image: &image,
-                ruleset: o.ruleset,
-                deadline_seconds: allowed.as_secs() + 30,
-                scenario_timeout_seconds: o.scenario_timeout.as_secs().max(1),
-            };
-            let made = match serde_json::from_value::<Job>(job_manifest(&plan, &settings)) {
-                Err(e) => Err(format!("cannot build the Job: {e}")),
-                Ok(job) => jobs
-                    .create(&PostParams::default(), &job)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| api_error("create", "jobs.batch", Some(&plan.job), &e)),
-            };
-            match made {
-                Ok(()) => pending.push(Pending {
-                    plan,
-                    deadline: tokio::time::Instant::now() + allowed,
-                    allowed,
-                }),
-                Err(why) => runs.extend(gather(&plan, "", None, Some(&why))),
-            }
-        }
-        runs.extend(wait_for_jobs(client, run_id, pending, &mut interrupted).await);
+        let launch = Launch {
+            client,
+            run_id,
+            image: &image,
+            o,
+        };
+        runs.extend(run_jobs(&launch, plans, &mut interrupted).await);
         runs.sort_by_key(|r| index_of(&r.sim_id));
         if o.verify && !interrupted {
             let ctrl_c = tokio::signal::ctrl_c();
