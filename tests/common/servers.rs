@@ -234,12 +234,29 @@ impl OpenSearch {
     }
 
     /// Documents matching `query` (a JSON query clause) in `index`, after a refresh; none
-    /// while the index does not exist yet.
+    /// while the index does not exist yet. An index created a moment ago may have no
+    /// started shard yet (503 "all shards failed"): then its health is awaited and the
+    /// search made again.
     pub fn search(&self, index: &str, query: serde_json::Value) -> Vec<serde_json::Value> {
-        let _ = http(self.port, "POST", &format!("/{index}/_refresh"), None);
         let body = serde_json::json!({ "query": query, "size": 1000 }).to_string();
-        let (status, text) = http(self.port, "POST", &format!("/{index}/_search"), Some(&body))
-            .unwrap_or_else(|| panic!("no answer from OpenSearch on {}", self.port));
+        let mut answer = None;
+        for _ in 0..3 {
+            let _ = http(self.port, "POST", &format!("/{index}/_refresh"), None);
+            let got = http(self.port, "POST", &format!("/{index}/_search"), Some(&body))
+                .unwrap_or_else(|| panic!("no answer from OpenSearch on {}", self.port));
+            if got.0 != 503 {
+                answer = Some(got);
+                break;
+            }
+            let _ = http(
+                self.port,
+                "GET",
+                &format!("/_cluster/health/{index}?wait_for_status=yellow&timeout=30s"),
+                None,
+            );
+            answer = Some(got);
+        }
+        let (status, text) = answer.unwrap_or_default();
         if status == 404 {
             return Vec::new();
         }
