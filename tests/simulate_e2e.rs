@@ -539,13 +539,21 @@ fn simulate_refuses_bad_requests_with_one_line() {
         &["simulate", "run", "nope-*"],
         "no scenario matches \"nope-*\"",
     );
+    // In-cluster mode needs a cluster; the cluster side is tests/simulate_cluster.rs.
     one_line_error(
-        &["simulate", "verify", "--all", "--in-cluster"],
-        "not available yet",
+        &[
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "simulate",
+            "verify",
+            "--all",
+            "--in-cluster",
+        ],
+        "cannot read kubeconfig /nonexistent/kubeconfig",
     );
     one_line_error(
-        &["simulate", "run", "--all", "--in-cluster"],
-        "not available yet",
+        &["simulate", "run", "--all", "--in-cluster", "--loop"],
+        "cannot be combined with --in-cluster",
     );
     one_line_error(
         &[

@@ -37,10 +37,24 @@ fn main() {
     let code = match std::panic::catch_unwind(|| commands::run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             commands::exit::ERROR
         }
         Err(_) => commands::exit::ERROR,
     };
     std::process::exit(code);
+}
+
+/// An error and its causes on one line, each cause once: many errors already name their
+/// cause in their own message, and `{:#}` would repeat it.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line
 }
