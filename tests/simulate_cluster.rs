@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::cluster::{Cluster, apply_yaml};
@@ -28,6 +29,9 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-secmon");
 const IMAGE: &str = "example.test/secmon:1";
+
+/// The tests share one control plane and namespace `secmon-sim`: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn sim_selector() -> ListParams {
     ListParams::default().labels("app.kubernetes.io/name=secmon-sim")
@@ -151,6 +155,7 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     let Some(cluster) = Cluster::shared() else {
         return;
     };
+    let _serial = SERIAL.lock().await;
     let client = cluster.client().await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
 
@@ -572,4 +577,177 @@ fn each_job_pods_capabilities_suffice_for_its_scenario() {
             .collect();
         assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
     }
+}
+
+/// `simulate verify --in-cluster` all the way: the real control plane, a stand-in kubelet
+/// that runs the Jobs' pods on this host (with their capabilities only) and serves pod
+/// logs through the API server, and a real sensor whose alerts are the sensor pod's log.
+/// Every scenario must be DETECTED (the privileged one SKIPPED without
+/// --allow-privileged), with nothing unexpected, and everything removed afterwards.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_in_cluster_detects_every_scenario_through_a_stand_in_kubelet() {
+    use common::kubelet::Kubelet;
+    use common::sensor::{Sensor, rules_file};
+    if unsafe { libc::geteuid() } != 0 {
+        common::require_or_skip("root, to run the Job pods' scenarios on this host");
+        return;
+    }
+    let Some(cluster) = Cluster::shared() else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let client = cluster.client().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The pods' API server address (KUBERNETES_SERVICE_HOST, given by the stand-in
+    // kubelet) is loopback: the rules are told so.
+    let rules = rules_file(
+        dir.path(),
+        "local_rules.yaml",
+        "- list: secmon_k8s_api_server_addresses\n  items: [127.0.0.1]\n  override:\n    items: replace\n",
+    );
+    let Some(sensor) = Sensor::start(BIN, &["--rules", &rules]) else {
+        return;
+    };
+    let node = "kubelet-1";
+    let kubelet = Kubelet::start(&client, node, &[cluster::NAMESPACE], BIN).await;
+    let kind = SensorKind::Secmon;
+    let (label, value) = kind.selector().split_once('=').map_or_else(
+        || panic!("selector"),
+        |(k, v)| (k.to_string(), v.to_string()),
+    );
+    apply_yaml(
+        &client,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n",
+            kind.namespace()
+        ),
+    )
+    .await;
+    kubelet
+        .live_pod(
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sensor-{node}\n  namespace: {ns}\n  labels:\n    {label}: {value}\nspec:\n  nodeName: {node}\n  containers:\n  - name: {c}\n    image: {IMAGE}\n",
+                ns = kind.namespace(),
+                c = kind.container()
+            ),
+            sensor.alerts.clone(),
+        )
+        .await;
+
+    // One Job per scenario; then one Job for the node running them all, privileged as
+    // allowed, where the event's time tells the scenarios of the one container apart.
+    let mut outs = Vec::new();
+    for extra in [&[][..], &["--all-nodes", "--allow-privileged"][..]] {
+        let kc = cluster.kubeconfig.clone();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let args = extra.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(BIN)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .args([
+                    "simulate",
+                    "verify",
+                    "--all",
+                    "--in-cluster",
+                    "--image",
+                    IMAGE,
+                    "--pod-timeout",
+                    "60s",
+                    "--coverage",
+                    "-o",
+                    "json",
+                ])
+                .args(&args)
+                .output()
+                .expect("run kubectl-secmon")
+        })
+        .await
+        .expect("join");
+        outs.push((extra, out));
+        assert!(namespace_gone(&client).await, "namespace secmon-sim left");
+    }
+    drop(kubelet);
+    let (_, sensor_log) = sensor.stop();
+    // This node and its sensor pod go, so that other tests see the nodes they made only.
+    let sensor_pods: Api<Pod> = Api::namespaced(client.clone(), kind.namespace());
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    let _ = sensor_pods.delete(&format!("sensor-{node}"), &now).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let _ = nodes.delete(node, &DeleteParams::default()).await;
+
+    let overlay = std::fs::read_to_string("/proc/filesystems")
+        .is_ok_and(|f| f.lines().any(|l| l.ends_with("\toverlay")));
+    let lacks_caps = secmon::simulate::runner::missing_capabilities().is_some();
+    for (extra, out) in outs {
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "{extra:?}: no JSON report, exit {:?}\nstderr:\n{stderr}\nsensor:\n{}",
+                out.status.code(),
+                sensor_log.join("\n")
+            )
+        });
+        assert_eq!(report["mode"], "in-cluster");
+        assert!(
+            report["alertsSource"]
+                .as_str()
+                .is_some_and(|s| s.contains(node)),
+            "{}",
+            report["alertsSource"]
+        );
+        let results = report["results"].as_array().cloned().unwrap_or_default();
+        assert_eq!(results.len(), SCENARIOS.len(), "{extra:?}");
+        let shared = !extra.is_empty();
+        let containers: BTreeSet<&str> = results
+            .iter()
+            .filter_map(|r| r["containerId"].as_str())
+            .collect();
+        // One container per scenario, or one for all of them.
+        assert_eq!(containers.len() == 1, shared, "{extra:?}: {containers:?}");
+        let mut problems = Vec::new();
+        for r in &results {
+            let name = r["scenario"].as_str().unwrap_or("?");
+            let reason = r["reason"].as_str().unwrap_or("");
+            match r["status"].as_str().unwrap_or("?") {
+                "DETECTED" => assert_eq!(r["node"], node, "{r}"),
+                "SKIPPED" if name == "debugfs-in-privileged-container" => assert!(
+                    (!shared && reason.contains("--allow-privileged"))
+                        || (shared && lacks_caps && reason.contains("lacks CAP_")),
+                    "{extra:?}: {r}"
+                ),
+                "SKIPPED" if name == "drop-and-execute-new-binary" && !overlay => {}
+                s => problems.push(format!("{name}: {s} ({reason})")),
+            }
+            for u in r["unexpected"].as_array().into_iter().flatten() {
+                if matches!(
+                    u["priority"].as_str(),
+                    Some("Emergency" | "Alert" | "Critical" | "Error" | "Warning")
+                ) {
+                    problems.push(format!("{name}: UNEXPECTED {} {}", u["rule"], u["output"]));
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{extra:?}: {problems:#?}\nstderr:\n{stderr}\nsensor:\n{}",
+            sensor_log.join("\n")
+        );
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {stderr}");
+        let detected = results.iter().filter(|r| r["status"] == "DETECTED").count();
+        assert_eq!(report["coverage"]["scenariosDetected"], detected);
+        assert!(detected >= SCENARIOS.len() - 2, "{extra:?}: {detected}");
+    }
+    // Removed afterwards.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), cluster::NAMESPACE);
+    let left = jobs
+        .list(&sim_selector())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "Jobs left behind");
 }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 
 use super::catalogue::{RulesetKind, Scenario};
@@ -266,6 +266,16 @@ async fn ensure_namespace(client: &kube::Client) -> Result<bool, String> {
     .map_err(|e| {
         ApiError::from_kube(Op::new("patch", "namespaces").name(NAMESPACE), &e).to_string()
     })?;
+    // A new namespace's pods cannot be made until its `default` ServiceAccount exists,
+    // and a job controller that finds it missing backs off for seconds to minutes: wait
+    // for it (the service account controller makes it at once).
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NAMESPACE);
+    for _ in 0..100 {
+        if matches!(accounts.get_opt("default").await, Ok(Some(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(!existed)
 }
 

@@ -1,5 +1,7 @@
 //! Helpers shared by integration tests and benchmarks.
 pub mod cis_node;
+#[cfg(target_os = "linux")]
+pub mod kubelet;
 pub mod rules_cases;
 #[cfg(target_os = "linux")]
 pub mod sensor;
