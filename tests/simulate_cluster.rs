@@ -1,5 +1,9 @@
-//! `kubectl secmon simulate --in-cluster` as far as a machine without a kubelet allows:
+//! `kubectl secmon simulate --in-cluster`:
 //!
+//! - end to end (root): the real local control plane, a stand-in kubelet
+//!   (tests/common/kubelet.rs) that runs the Jobs' pods on this host and serves pod logs
+//!   through the API server, and a real sensor whose alerts are the sensor pod's log:
+//!   `simulate verify --all --in-cluster`, per scenario and with `--all-nodes`;
 //! - against the real local control plane (with its job controller): verification without
 //!   a readable sensor stops in one line before making anything; `run --in-cluster` makes
 //!   namespace `secmon-sim` and one least-privileged Job per scenario pinned to one node
