@@ -66,6 +66,14 @@ fn spawn(cluster: &Cluster, args: &[&str]) -> std::thread::JoinHandle<std::proce
     })
 }
 
+/// How many of the simulation's objects `api` lists (a failed LIST fails the test).
+async fn count<K>(api: &Api<K>) -> usize
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&sim_selector()).await.expect("list").items.len()
+}
+
 /// The run's Jobs, once `want` exist (or the command has ended).
 async fn jobs_when(
     client: &kube::Client,
@@ -285,11 +293,7 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), cluster::NAMESPACE);
     let mut made = 0;
     for _ in 0..60 {
-        made = pods
-            .list(&sim_selector())
-            .await
-            .map(|l| l.items.len())
-            .unwrap_or(0);
+        made = count(&pods).await;
         if made > 0 || child.is_finished() {
             break;
         }
@@ -325,17 +329,9 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     }
     // Removed: Jobs, pods, and the namespace this run made.
     let jobs_api: Api<Job> = Api::namespaced(client.clone(), cluster::NAMESPACE);
-    let left = jobs_api
-        .list(&sim_selector())
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
+    let left = count(&jobs_api).await;
     assert_eq!(left, 0, "Jobs left behind");
-    let left = pods
-        .list(&sim_selector())
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
+    let left = count(&pods).await;
     assert_eq!(left, 0, "pods left behind");
     // The namespace this run made is being removed; the next run starts at once and
     // waits for it to go before making its own.
@@ -748,10 +744,6 @@ async fn verify_in_cluster_detects_every_scenario_through_a_stand_in_kubelet() {
     }
     // Removed afterwards.
     let jobs: Api<Job> = Api::namespaced(client.clone(), cluster::NAMESPACE);
-    let left = jobs
-        .list(&sim_selector())
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
+    let left = count(&jobs).await;
     assert_eq!(left, 0, "Jobs left behind");
 }

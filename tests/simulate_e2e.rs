@@ -636,23 +636,6 @@ fn run_without_a_sensor_runs_and_reports() {
     );
 }
 
-/// A kubelet-shaped container's cgroup scopes for `cid` (made here, removed by the caller).
-fn make_scopes(cid: &str, pod_uid: &str) -> Vec<PathBuf> {
-    let mut scopes = Vec::new();
-    for root in secmon::simulate::runner::cgroup_roots() {
-        let scope = root
-            .join("kubepods.slice/kubepods-besteffort.slice")
-            .join(format!(
-                "kubepods-besteffort-pod{}.slice",
-                pod_uid.replace('-', "_")
-            ))
-            .join(format!("cri-containerd-{cid}.scope"));
-        std::fs::create_dir_all(&scope).expect("cgroup scope");
-        scopes.push(scope);
-    }
-    scopes
-}
-
 /// `--in-cluster --all-nodes` as far as one host goes: the Job pod's own command
 /// (`__sim-pod`, as the Job runs it) runs every scenario one after another in one
 /// container, its printed results are gathered back as from the pod's log, and the real
@@ -700,7 +683,7 @@ fn a_job_pods_scenarios_are_verified_by_its_container_and_their_times() {
         .filter_map(|c| c.as_str().map(str::to_string))
         .collect();
     let (cid, pod_uid) = container_identity(&format!("job-pod-{run_id}"));
-    let scopes = make_scopes(&cid, &pod_uid);
+    let scopes = common::kubelet::container_scopes(&cid, &pod_uid);
     let procs: Vec<PathBuf> = scopes.iter().map(|s| s.join("cgroup.procs")).collect();
     let mut cmd = Command::new(BIN);
     cmd.args(&command[1..])

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::kube::errors::ApiError;
 use crate::kube::list::{self, ApiFailure, KindRef};
+use crate::kube::pods::{dns_label, pending_reason, phase};
 
 /// Where scan pods run: the namespace `install` uses (Pod Security `privileged`, which
 /// hostPID needs).
@@ -39,19 +40,8 @@ pub const HOST_PATHS: [&str; 9] = [
 
 /// A pod name for `node` in run `run`: DNS-1123, at most 63 characters.
 pub fn pod_name(node: &str, run: &str) -> String {
-    let clean: String = node
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut base: String = format!("secmon-cis-{}", clean.trim_matches('-'));
-    base.truncate(63 - run.len() - 1);
-    format!("{}-{run}", base.trim_end_matches('-'))
+    let base = dns_label(&format!("secmon-cis-{node}"), 63 - run.len() - 1);
+    format!("{base}-{run}")
 }
 
 /// The scan pod for `node`: pinned to it, hostPID (to find the components' processes),
@@ -177,28 +167,6 @@ fn api_err(e: kube::Error, verb: &'static str, what: &'static str) -> ApiFailure
     ApiError::from_kube(kind.op(verb, Some(NAMESPACE)), &e).into()
 }
 
-/// Why a pod has not finished: its phase and the first waiting reason or condition.
-fn pending_reason(p: &Pod) -> String {
-    let Some(st) = &p.status else {
-        return "no status yet".into();
-    };
-    let phase = st.phase.clone().unwrap_or_else(|| "Unknown".into());
-    let waiting = st
-        .container_statuses
-        .iter()
-        .flatten()
-        .find_map(|c| c.state.as_ref()?.waiting.as_ref())
-        .map(|w| {
-            format!(
-                ": {} {}",
-                w.reason.clone().unwrap_or_default(),
-                w.message.clone().unwrap_or_default()
-            )
-        })
-        .unwrap_or_default();
-    format!("phase {phase}{}", waiting.trim_end())
-}
-
 /// Create a scan pod per node, wait for them (up to the timeout), gather each log, and
 /// delete the pods, whatever happened. Per-node failures are in the results; only
 /// failures before any pod exists (listing nodes, the namespace) are errors.
@@ -270,11 +238,7 @@ pub async fn scan_nodes(
         for (node, name) in waiting {
             match pods.get_opt(&name).await {
                 Ok(Some(p)) => {
-                    let phase = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.phase.clone())
-                        .unwrap_or_default();
+                    let phase = phase(&p);
                     if phase == "Succeeded" || phase == "Failed" {
                         finished.push((node, name, None));
                     } else if tokio::time::Instant::now() >= deadline {

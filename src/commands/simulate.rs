@@ -276,8 +276,8 @@ pub fn api_server(flag: &Option<String>) -> anyhow::Result<String> {
 /// `simulate run|verify --in-cluster`: the scenarios as Jobs, their results from the
 /// pods' logs, verified (`verify` given) against the sensor on their node.
 fn in_cluster(g: &GlobalArgs, s: &Selection, verify: Option<&VerifyArgs>) -> anyhow::Result<i32> {
-    use crate::report::simulate::{SimulationReport, Summary, coverage_html};
-    use crate::simulate::{coverage, incluster, verify as check};
+    use crate::report::simulate::{SimulationReport, coverage_html};
+    use crate::simulate::{incluster, verify as check};
     let chosen = catalogue::select(&s.scenarios, s.all, s.ruleset).map_err(anyhow::Error::msg)?;
     if s.api_server.is_some() {
         bail!(
@@ -310,23 +310,14 @@ fn in_cluster(g: &GlobalArgs, s: &Selection, verify: Option<&VerifyArgs>) -> any
         eprintln!("warning: {w}");
     }
     let results = check::evaluate(&out.runs, &out.received, s.ruleset, verify.is_some());
-    let report = SimulationReport {
-        api_version: "secmon.dev/v1alpha1",
-        kind: if verify.is_some() {
-            "SimulationVerification"
-        } else {
-            "SimulationRun"
-        },
+    let report = SimulationReport::new(
         run_id,
-        ruleset: s.ruleset,
-        mode: "in-cluster",
-        alerts_source: verify.map(|_| out.source.clone()),
-        verified: verify.is_some(),
-        summary: Summary::of(&results),
-        coverage: verify.map(|_| coverage::coverage(&results, s.ruleset)),
+        s.ruleset,
+        "in-cluster",
         results,
-        show_coverage: verify.is_some_and(|v| v.coverage),
-    };
+        verify.map(|_| out.source.clone()),
+        verify.is_some_and(|v| v.coverage),
+    );
     if let Some(path) = verify.and_then(|v| v.html.as_ref()) {
         std::fs::write(path, coverage_html(&report))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
@@ -447,7 +438,7 @@ fn mode(s: &Selection) -> &'static str {
 
 #[cfg(target_os = "linux")]
 fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
-    use crate::report::simulate::{LoadReport, SimulationReport, Summary};
+    use crate::report::simulate::{LoadReport, SimulationReport};
     use crate::simulate::{session, verify};
     let chosen = check_selection(&a.selection)?;
     let cfg = config(&a.selection)?;
@@ -486,19 +477,14 @@ fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
     }
     drop(holds);
     let results = verify::evaluate(&runs, &[], cfg.ruleset, false);
-    let report = SimulationReport {
-        api_version: "secmon.dev/v1alpha1",
-        kind: "SimulationRun",
+    let report = SimulationReport::new(
         run_id,
-        ruleset: cfg.ruleset,
-        mode: mode(&a.selection),
-        alerts_source: None,
-        verified: false,
-        summary: Summary::of(&results),
+        cfg.ruleset,
+        mode(&a.selection),
         results,
-        coverage: None,
-        show_coverage: false,
-    };
+        None,
+        false,
+    );
     emit(g, &report)?;
     Ok(if report.summary.errors > 0 || session::interrupted() {
         exit::ERROR
@@ -509,9 +495,9 @@ fn run_scenarios(g: &GlobalArgs, a: RunArgs) -> anyhow::Result<i32> {
 
 #[cfg(target_os = "linux")]
 fn verify(g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
-    use crate::report::simulate::{SimulationReport, Summary, coverage_html};
+    use crate::report::simulate::{SimulationReport, coverage_html};
     use crate::simulate::session::AlertSource;
-    use crate::simulate::{coverage, session, verify};
+    use crate::simulate::{session, verify};
     let chosen = check_selection(&a.selection)?;
     let cfg = config(&a.selection)?;
     let source = match (&a.alerts_file, &a.local) {
@@ -524,19 +510,14 @@ fn verify(g: &GlobalArgs, a: VerifyArgs) -> anyhow::Result<i32> {
     let v = session::verify_all(&chosen, &run_id, &cfg, &source, a.timeout)
         .map_err(anyhow::Error::msg)?;
     let results = verify::evaluate(&v.runs, &v.received, cfg.ruleset, true);
-    let report = SimulationReport {
-        api_version: "secmon.dev/v1alpha1",
-        kind: "SimulationVerification",
+    let report = SimulationReport::new(
         run_id,
-        ruleset: cfg.ruleset,
-        mode: mode(&a.selection),
-        alerts_source: Some(source.describe()),
-        verified: true,
-        summary: Summary::of(&results),
-        coverage: Some(coverage::coverage(&results, cfg.ruleset)),
+        cfg.ruleset,
+        mode(&a.selection),
         results,
-        show_coverage: a.coverage,
-    };
+        Some(source.describe()),
+        a.coverage,
+    );
     if let Some(path) = &a.html {
         std::fs::write(path, coverage_html(&report))
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

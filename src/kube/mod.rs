@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod errors;
+pub mod pods;
 pub mod sensor;
 
 pub mod list;

@@ -131,11 +131,7 @@ pub async fn log_stream(
             .as_ref()
             .and_then(|s| s.node_name.clone())
             .unwrap_or_else(|| "no node".to_string());
-        let phase = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_else(|| "Unknown".to_string());
+        let phase = super::pods::phase(pod);
         let hint = if phase == "Running" {
             String::new()
         } else {

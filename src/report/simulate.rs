@@ -176,6 +176,39 @@ pub struct SimulationReport {
     pub show_coverage: bool,
 }
 
+impl SimulationReport {
+    /// The report of a run (`alerts_source` `None`: `simulate run`) or of a verification
+    /// against the alerts read from `alerts_source`, with its summary and, when verified,
+    /// its coverage.
+    pub fn new(
+        run_id: String,
+        ruleset: RulesetKind,
+        mode: &'static str,
+        results: Vec<ScenarioResult>,
+        alerts_source: Option<String>,
+        show_coverage: bool,
+    ) -> SimulationReport {
+        let verified = alerts_source.is_some();
+        SimulationReport {
+            api_version: "secmon.dev/v1alpha1",
+            kind: if verified {
+                "SimulationVerification"
+            } else {
+                "SimulationRun"
+            },
+            run_id,
+            ruleset,
+            mode,
+            alerts_source,
+            verified,
+            summary: Summary::of(&results),
+            coverage: verified.then(|| crate::simulate::coverage::coverage(&results, ruleset)),
+            results,
+            show_coverage,
+        }
+    }
+}
+
 fn status_style(s: Status) -> Style {
     match s {
         Status::Detected | Status::Ran => Style::Good,

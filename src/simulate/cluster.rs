@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::catalogue::{Need, RulesetKind, Scenario};
 use super::verify::{RunOutcome, ScenarioRun, sim_id};
+use crate::kube::pods::dns_label;
 
 /// Where the Jobs run. Pod Security `privileged`: the scenarios do on purpose what the
 /// baseline level forbids (capabilities such as SYS_ADMIN).
@@ -61,23 +62,6 @@ pub fn capabilities(sc: &Scenario) -> Vec<String> {
 
 fn needs_privileged(sc: &Scenario) -> bool {
     sc.needs.contains(&Need::Privileged)
-}
-
-/// A DNS-1123 label from `s`: lower-case alphanumerics and dashes, at most `max` long.
-fn dns_label(s: &str, max: usize) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let mut out = clean.trim_matches('-').to_string();
-    out.truncate(max);
-    out.trim_end_matches('-').to_string()
 }
 
 /// Split the run into Jobs: one per scenario on `nodes[0]`, or with `all_nodes` one per

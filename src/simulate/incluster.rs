@@ -19,10 +19,11 @@ use super::cluster::{
     self, CONTAINER, JobSettings, NAMESPACE, PodPlan, RUN_LABEL, gather, job_manifest,
     namespace_manifest,
 };
-use super::verify::{Received, SIM_ID_PREFIX, ScenarioRun, settled};
+use super::verify::{Received, SIM_ID_PREFIX, ScenarioRun, carries, settled};
 use crate::deploy::logs::{Flow, Order, PodLog, merge};
 use crate::deploy::{FIELD_MANAGER, SensorKind};
-use crate::kube::errors::{ApiError, Op, one_line, retry};
+use crate::kube::errors::{ApiError, Op, retry};
+use crate::kube::pods::{container_statuses, pending_reason, phase};
 use crate::kube::sensor;
 use crate::sensor::alert::Decoded;
 use crate::sensor::clock::now_ns;
@@ -76,40 +77,9 @@ fn pod_node(p: &Pod) -> Option<String> {
     p.spec.as_ref()?.node_name.clone()
 }
 
-fn pod_phase(p: &Pod) -> String {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_else(|| "Unknown".to_string())
-}
-
-/// Why a pod has not finished: its phase and the first waiting reason.
-fn pending_reason(p: &Pod) -> String {
-    let waiting = p
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .find_map(|c| c.state.as_ref()?.waiting.as_ref())
-        .map(|w| {
-            one_line(&format!(
-                ": {} {}",
-                w.reason.clone().unwrap_or_default(),
-                w.message.clone().unwrap_or_default()
-            ))
-        })
-        .unwrap_or_default();
-    format!("phase {}{waiting}", pod_phase(p))
-}
-
 /// The pod's simulation container id, as its status has it (`containerd://<id>`).
 fn container_id(p: &Pod) -> Option<String> {
-    p.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
+    container_statuses(p)
         .find(|c| c.name == CONTAINER)?
         .container_id
         .clone()
@@ -117,17 +87,12 @@ fn container_id(p: &Pod) -> Option<String> {
 
 /// Why a finished pod failed, when it did.
 fn failed_reason(p: &Pod) -> Option<String> {
-    if pod_phase(p) != "Failed" {
+    if phase(p) != "Failed" {
         return None;
     }
     let ns = NAMESPACE;
     let name = name_of(&p.metadata);
-    let term = p
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
+    let term = container_statuses(p)
         .find_map(|c| c.state.as_ref()?.terminated.as_ref())
         .map(|t| {
             format!(
@@ -184,7 +149,7 @@ async fn nodes(client: &kube::Client, o: &Options) -> Result<Vec<(String, Option
             .map_err(|e| e.to_string())?;
         for p in pods {
             let Some(node) = pod_node(&p) else { continue };
-            let running = pod_phase(&p) == "Running";
+            let running = phase(&p) == "Running";
             match candidates.iter_mut().find(|(n, _, _)| *n == node) {
                 Some(c) if running && !c.2 => *c = (node, Some(p), true),
                 Some(_) => {}
@@ -389,7 +354,7 @@ async fn run_jobs(
             });
             let finished = pod
                 .as_ref()
-                .is_some_and(|pod| matches!(pod_phase(pod).as_str(), "Succeeded" | "Failed"));
+                .is_some_and(|pod| matches!(phase(pod).as_str(), "Succeeded" | "Failed"));
             let late = now >= p.deadline || *interrupted;
             if !finished && !late {
                 still.push(p);
@@ -418,7 +383,7 @@ async fn run_jobs(
             };
             // A pod that ran (even partly) has a log worth reading.
             let log = match &pod {
-                Some(pod) if pod_phase(pod) != "Pending" => {
+                Some(pod) if phase(pod) != "Pending" => {
                     let name = name_of(&pod.metadata);
                     let params = LogParams {
                         container: Some(CONTAINER.to_string()),
@@ -517,11 +482,7 @@ async fn clean_up(client: &kube::Client, run_id: &str, namespace_created: bool) 
 /// Keep an alert that can belong to this run: from a container, or naming the run.
 fn ours(d: Decoded, marker: &str) -> Option<Received> {
     let Decoded::Alert(a) = d else { return None };
-    let keep = a.field_str("container.id").is_some_and(|c| c != "host")
-        || a.output.contains(marker)
-        || a.output_fields
-            .values()
-            .any(|v| v.as_str().is_some_and(|s| s.contains(marker)));
+    let keep = a.field_str("container.id").is_some_and(|c| c != "host") || carries(&a, marker);
     keep.then(|| Received {
         alert: *a,
         received_ns: now_ns(),

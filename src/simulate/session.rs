@@ -13,8 +13,8 @@ use super::catalogue::Scenario;
 use super::load::{LoadStep, fetch_metrics, parse_metrics};
 use super::runner::{ContainerHold, RunConfig, missing_context, now_ns, run_scenario};
 use super::verify::{
-    Received, RunOutcome, SIM_ID_PREFIX, ScenarioRun, Status, container_identity, evaluate,
-    settled, sim_id,
+    Received, RunOutcome, SIM_ID_PREFIX, ScenarioRun, Status, carries, container_identity,
+    evaluate, settled, sim_id,
 };
 use crate::sensor::alert::Decoded;
 use crate::sensor::follow::{self, AlertSink};
@@ -95,10 +95,7 @@ impl AlertSink for Collector {
                 Some(list) => list.iter().any(|x| x == c),
                 None => c != "host",
             })
-            || a.output.contains(&self.run_marker)
-            || a.output_fields
-                .values()
-                .any(|v| v.as_str().is_some_and(|s| s.contains(&self.run_marker)));
+            || carries(&a, &self.run_marker);
         if ours {
             let r = Received {
                 alert: *a,

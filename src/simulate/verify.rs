@@ -105,6 +105,15 @@ fn mentions(text: &str, id: &str) -> bool {
     false
 }
 
+/// Whether `text` occurs in the alert's output or in any of its string output fields.
+pub fn carries(alert: &Alert, text: &str) -> bool {
+    alert.output.contains(text)
+        || alert
+            .output_fields
+            .values()
+            .any(|v| v.as_str().is_some_and(|s| s.contains(text)))
+}
+
 /// The run (index into `runs`) an alert belongs to, if any.
 pub fn attribute(alert: &Alert, runs: &[ScenarioRun]) -> Option<usize> {
     if let Some(cid) = alert.field_str("container.id").filter(|c| c.len() >= 12) {
@@ -142,12 +151,7 @@ pub fn attribute(alert: &Alert, runs: &[ScenarioRun]) -> Option<usize> {
             return Some(i);
         }
     }
-    if !alert.output.contains(SIM_ID_PREFIX)
-        && !alert
-            .output_fields
-            .values()
-            .any(|v| v.as_str().is_some_and(|s| s.contains(SIM_ID_PREFIX)))
-    {
+    if !carries(alert, SIM_ID_PREFIX) {
         return None;
     }
     runs.iter().position(|r| {

@@ -193,8 +193,9 @@ fn status(phase: &str, container: &str, cid: &str, exit: Option<i32>) -> Value {
     }})
 }
 
-/// Make a kubelet-shaped container's cgroups: (scope directories, every directory made).
-fn scopes_for(cid: &str, pod_uid: &str) -> Vec<PathBuf> {
+/// Make a kubelet-shaped container's cgroup scopes (`…/kubepods-besteffort-pod<uid>.slice/
+/// cri-containerd-<cid>.scope`) in every hierarchy; the caller removes them.
+pub fn container_scopes(cid: &str, pod_uid: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for root in secmon::simulate::runner::cgroup_roots() {
         let scope = root
@@ -226,7 +227,7 @@ fn run_pod(
     };
     let c = &spec.containers[0];
     let cid = sha256_hex(&uid);
-    let scopes = scopes_for(&cid, &uid);
+    let scopes = container_scopes(&cid, &uid);
     all_scopes
         .lock()
         .expect("lock")
