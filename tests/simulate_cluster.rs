@@ -66,6 +66,28 @@ fn spawn(cluster: &Cluster, args: &[&str]) -> std::thread::JoinHandle<std::proce
     })
 }
 
+/// The sensor's namespace, as `install` makes it (Pod Security `privileged`).
+fn sensor_namespace_yaml() -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n",
+        SensorKind::Secmon.namespace()
+    )
+}
+
+/// A pod that the plugin takes for the sensor on `node` (its namespace, label, container).
+fn sensor_pod_yaml(name: &str, node: &str) -> String {
+    let kind = SensorKind::Secmon;
+    let (label, value) = kind.selector().split_once('=').map_or_else(
+        || panic!("selector"),
+        |(k, v)| (k.to_string(), v.to_string()),
+    );
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    {label}: {value}\nspec:\n  nodeName: {node}\n  containers:\n  - name: {c}\n    image: {IMAGE}\n",
+        ns = kind.namespace(),
+        c = kind.container()
+    )
+}
+
 /// How many of the simulation's objects `api` lists (a failed LIST fails the test).
 async fn count<K>(api: &Api<K>) -> usize
 where
@@ -191,16 +213,12 @@ async fn jobs_are_least_privileged_time_out_per_scenario_and_are_removed() {
     // A sensor pod that never ran: its log cannot be followed, so nothing can be verified
     // and nothing is made.
     let kind = SensorKind::Secmon;
-    let (label, value) = kind.selector().split_once('=').map_or_else(
-        || panic!("selector"),
-        |(k, v)| (k.to_string(), v.to_string()),
-    );
     apply_yaml(
         &client,
         &format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: fake-sensor\n  namespace: {ns}\n  labels:\n    {label}: {value}\nspec:\n  nodeName: worker-1\n  containers:\n  - name: {c}\n    image: {IMAGE}\n",
-            ns = kind.namespace(),
-            c = kind.container()
+            "{}---\n{}",
+            sensor_namespace_yaml(),
+            sensor_pod_yaml("fake-sensor", "worker-1")
         ),
     )
     .await;
@@ -612,25 +630,10 @@ async fn verify_in_cluster_detects_every_scenario_through_a_stand_in_kubelet() {
     let node = "kubelet-1";
     let kubelet = Kubelet::start(&client, node, &[cluster::NAMESPACE], BIN).await;
     let kind = SensorKind::Secmon;
-    let (label, value) = kind.selector().split_once('=').map_or_else(
-        || panic!("selector"),
-        |(k, v)| (k.to_string(), v.to_string()),
-    );
-    apply_yaml(
-        &client,
-        &format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {}\n  labels:\n    pod-security.kubernetes.io/enforce: privileged\n",
-            kind.namespace()
-        ),
-    )
-    .await;
+    apply_yaml(&client, &sensor_namespace_yaml()).await;
     kubelet
         .live_pod(
-            &format!(
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: sensor-{node}\n  namespace: {ns}\n  labels:\n    {label}: {value}\nspec:\n  nodeName: {node}\n  containers:\n  - name: {c}\n    image: {IMAGE}\n",
-                ns = kind.namespace(),
-                c = kind.container()
-            ),
+            &sensor_pod_yaml(&format!("sensor-{node}"), node),
             sensor.alerts.clone(),
         )
         .await;
